@@ -1,0 +1,115 @@
+"""Aggregation, plots and report text shared by the notebooks.
+
+Notebooks stay thin: they build configs, call `pnf.runs.run_all`, and hand results to
+these functions. Seeds of one setting are aggregated into a mean with a min-max band.
+"""
+
+import time
+from collections import defaultdict
+
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import Markdown
+
+import pnf
+from pnf.fields import ACTIVATIONS
+from pnf.optim import OPTIMIZERS
+from pnf.runs import Result
+
+PAPER = "Chng, Saratchandran, Lucey, *Preconditioners for the Stochastic Training of Neural Fields*, CVPR 2025 (arXiv 2402.08784)"
+OPTIMIZER_STYLE = {"esgd": dict(color="tab:red"), "adam": dict(color="tab:blue")}
+
+
+def label(activation: str, optimizer: str) -> str:
+    """"wavelet (Gabor) · ESGD"-style label of a setting."""
+    return f"{ACTIVATIONS[activation].label} · {OPTIMIZERS[optimizer].label}"
+
+
+def group_by_setting(results: list[Result]) -> dict[tuple[str, str], list[Result]]:
+    """Results keyed by (activation, optimizer), seeds together."""
+    groups = defaultdict(list)
+    for result in results:
+        groups[result.config.activation, result.config.optimizer].append(result)
+    return dict(groups)
+
+
+def seed_band(results: list[Result], metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(epochs, mean, min, max) of `metric` over the finished runs among `results`."""
+    finished = [r for r in results if r.status == "ok"]
+    if not finished:
+        return (np.array([]),) * 4
+    epochs = finished[0].metric(metric)[0]
+    values = np.stack([r.metric(metric)[1] for r in finished])
+    return epochs, values.mean(0), values.min(0), values.max(0)
+
+
+def summary(results: list[Result], metric: str, epoch: int | None = None) -> tuple[float, float, int]:
+    """(mean, half-range, count) of `metric` at `epoch` (default: the last) over finished seeds."""
+    finished = [r for r in results if r.status == "ok"]
+    values = [r.final(metric) if epoch is None else r.at_epoch(metric, epoch) for r in finished]
+    if not values:
+        return float("nan"), float("nan"), 0
+    return float(np.mean(values)), float(np.ptp(values) / 2), len(values)
+
+
+def format_value(mean: float, spread: float, count: int, digits: int = 2, scientific: bool = False) -> str:
+    """"27.31 ± 0.40 (3 seeds)", or "not run" / one value when there is one seed."""
+    if count == 0:
+        return "diverged / not run"
+    fmt = f"{{:.{digits}e}}" if scientific else f"{{:.{digits}f}}"
+    if count == 1:
+        return fmt.format(mean)
+    return f"{fmt.format(mean)} ± {fmt.format(spread)} ({count} seeds)"
+
+
+def plot_curves(ax, results: list[Result], metric: str, log: bool = True, ylabel: str | None = None) -> None:
+    """One mean curve with a min-max seed band per (activation, optimizer)."""
+    for (activation, optimizer), runs in group_by_setting(results).items():
+        epochs, mean, low, high = seed_band(runs, metric)
+        style = OPTIMIZER_STYLE.get(optimizer, {})
+        ax.plot(epochs, mean, label=label(activation, optimizer), **style)
+        if len(runs) > 1:
+            ax.fill_between(epochs, low, high, alpha=0.25, **style)
+        for run in runs:
+            if run.status == "diverged":
+                ax.annotate(f"{OPTIMIZERS[optimizer].label} diverged at step {run.diverged_step}",
+                            xy=(0.02, 0.02), xycoords="axes fraction", color="black")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel or metric)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+
+
+def markdown_table(header: list[str], rows: list[list]) -> Markdown:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return Markdown("\n".join(lines))
+
+
+def how_we_ran(results: list[Result], profile, data_source: str, data_note: str, started: float) -> Markdown:
+    """The provenance block every report shows: profile, data, hardware, time, code."""
+    provenance = results[0].provenance if results else {}
+    computed = sum(r.seconds for r in results)
+    return Markdown(
+        f"**Reproducing:** {PAPER}.\n\n"
+        f"- **Profile:** `{profile.name}`\n"
+        f"- **Data:** `{data_source}` — {data_note}\n"
+        f"- **Hardware:** {provenance.get('device', 'n/a')} (torch {provenance.get('torch_version', '?')})\n"
+        f"- **Training time of these runs:** {computed / 60:.1f} min; this report took "
+        f"{(time.time() - started) / 60:.1f} min to build (cached runs only load)\n"
+        f"- **Code:** pnf {pnf.__version__}, commit `{provenance.get('git_commit', 'unknown')}`, "
+        f"results version {pnf.RESULTS_VERSION}\n"
+    )
+
+
+def show_images(images: list[np.ndarray], titles: list[str], size: float = 3.5):
+    """Images side by side, titled."""
+    fig, axes = plt.subplots(1, len(images), figsize=(size * len(images), size))
+    for ax, image, title in zip(np.atleast_1d(axes), images, titles):
+        ax.imshow(np.clip(image, 0, 1), cmap=None if image.ndim == 3 else "magma")
+        ax.set_title(title)
+        ax.axis("off")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,31 @@
+"""The one place that decides where tensors live and how runs are seeded."""
+
+import os
+
+import torch
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else CPU; `PNF_DEVICE` (e.g. "cpu", "cuda:1") overrides."""
+    name = os.environ.get("PNF_DEVICE")
+    if name:
+        return torch.device(name)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seeded_generator(seed: int, device: torch.device) -> torch.Generator:
+    """Seed torch's global generator (model initialisation) and return a private one
+    on `device` for everything drawn during training (batch order, samples)."""
+    torch.manual_seed(seed)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    return generator
+
+
+def describe(device: torch.device) -> str:
+    """A human-readable name of the hardware, for reports."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"

@@ -1,0 +1,100 @@
+"""The one training loop, for every task and optimizer.
+
+Mini-batches are drawn by a random permutation of indices into tensors that already
+sit on the device (no DataLoader). Every optimizer is driven by
+`optimizer.step(closure)`; one that needs curvature asks the closure for the graph.
+"""
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+
+class Diverged(RuntimeError):
+    """A non-finite loss: the run stops at `step` (counted from 1 over the whole run)."""
+
+    def __init__(self, step: int, loss: float, optimizer: str, history: dict):
+        super().__init__(f"{optimizer} diverged at step {step}: loss {loss}")
+        self.step, self.loss, self.history = step, loss, history
+
+
+@dataclass
+class History:
+    """Per-epoch training record. `train_loss` is the epoch's mean mini-batch loss;
+    metrics are recorded at `eval_epoch`s (epoch 0 is the initial field)."""
+
+    epoch: list = field(default_factory=list)
+    train_loss: list = field(default_factory=list)
+    seconds: list = field(default_factory=list)  # training wall time of each epoch
+    eval_epoch: list = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)  # name -> list aligned with eval_epoch
+    snapshots: dict = field(default_factory=dict)  # epoch -> reconstruction array
+
+    def record_eval(self, epoch: int, values: dict) -> None:
+        self.eval_epoch.append(epoch)
+        for name, value in values.items():
+            self.metrics.setdefault(name, []).append(value)
+
+
+def train(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    task,
+    epochs: int,
+    batch_size: int,
+    generator: torch.Generator,
+    eval_every: int = 1,
+    snapshot_epochs: tuple = (),
+    progress: bool = True,
+    description: str = "",
+) -> History:
+    """Train `model` on `task` for `epochs` passes over its data; return the history.
+
+    Raises `Diverged` with the step and loss when a mini-batch loss is not finite.
+    """
+    history = History()
+    history.record_eval(0, task.evaluate(model)[0])
+    bar = tqdm(range(1, epochs + 1), desc=description, disable=not progress, leave=False)
+    steps_done = 0
+    for epoch in bar:
+        started = time.perf_counter()
+        losses = _train_epoch(model, optimizer, task, epoch, batch_size, generator)
+        history.seconds.append(time.perf_counter() - started)
+        finite = torch.isfinite(losses)
+        if not finite.all():
+            bad = int((~finite).nonzero()[0])
+            history_dict = {"epoch": history.epoch, "train_loss": history.train_loss}
+            raise Diverged(steps_done + bad + 1, float(losses[bad]), type(optimizer).__name__, history_dict)
+        steps_done += len(losses)
+        history.epoch.append(epoch)
+        history.train_loss.append(float(losses.mean()))
+        if epoch % eval_every == 0 or epoch == epochs or epoch in snapshot_epochs:
+            metrics, reconstruction = task.evaluate(model)
+            history.record_eval(epoch, metrics)
+            if epoch in snapshot_epochs or epoch == epochs:
+                history.snapshots[epoch] = reconstruction
+            bar.set_postfix(loss=f"{history.train_loss[-1]:.3g}", **{task.metric: f"{metrics[task.metric]:.4g}"})
+    return history
+
+
+def _train_epoch(model, optimizer, task, epoch: int, batch_size: int, generator) -> torch.Tensor:
+    """One pass over the task's data for this epoch; the mini-batch losses `[steps]`."""
+    inputs, targets = task.epoch_data(epoch, generator)
+    order = torch.randperm(len(inputs), generator=generator, device=generator.device).to(inputs.device)
+    losses = torch.empty(math.ceil(len(inputs) / batch_size), device=inputs.device)
+    for i, start in enumerate(range(0, len(inputs), batch_size)):
+        batch = order[start : start + batch_size]
+        x, y = inputs[batch], targets[batch]
+
+        def closure(create_graph: bool = False) -> torch.Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            loss = task.loss(model(x), y)
+            loss.backward(create_graph=create_graph)
+            return loss
+
+        losses[i] = optimizer.step(closure).detach()
+    return losses
+
