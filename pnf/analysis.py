@@ -113,3 +113,20 @@ def show_images(images: list[np.ndarray], titles: list[str], size: float = 3.5):
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def winners(results: list[Result], metric: str, lower_is_better: bool, epoch: int | None = None) -> dict:
+    """Per activation: the optimizer with the best mean `metric` (at `epoch`, default
+    the last) over its finished seeds, and each optimizer's (mean, half-range, count)."""
+    table = {}
+    for (activation, optimizer), runs in group_by_setting(results).items():
+        table.setdefault(activation, {})[optimizer] = summary(runs, metric, epoch)
+    best = min if lower_is_better else max
+    return {
+        activation: {
+            "values": values,
+            "winner": best((o for o in values if values[o][2]), key=lambda o: values[o][0], default=None),
+        }
+        for activation, values in table.items()
+    }
+

@@ -16,7 +16,7 @@ class ImageProfile:
     resolution: int = 256
     batch_size: int = 512
     epochs: int = 200
-    eval_every: int = 1
+    eval_every: int = 1  # epochs between whole-image evaluations
     seeds: int = 1
     snapshot_epoch: int = 10  # Fig. 1d/e show the wavelet fits at epoch 10
 
@@ -27,8 +27,8 @@ class Profile:
     image: ImageProfile
 
 
-PAPER = Profile("paper", image=ImageProfile())
-QUICK = replace(PAPER, name="quick", image=replace(PAPER.image, epochs=20))
+PAPER = Profile("paper", image=ImageProfile(eval_every=5))
+QUICK = replace(PAPER, name="quick", image=replace(PAPER.image, epochs=20, eval_every=1))
 TINY = replace(PAPER, name="tiny", image=replace(PAPER.image, resolution=24, batch_size=96, epochs=2, snapshot_epoch=1))
 
 PROFILES = {profile.name: profile for profile in (PAPER, QUICK, TINY)}

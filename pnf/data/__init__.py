@@ -11,3 +11,9 @@ def data_dir() -> Path:
     if "PNF_DATA" in os.environ:
         return Path(os.environ["PNF_DATA"])
     return Path(__file__).resolve().parents[2] / "data"
+
+
+def use_data_dir(folder: str | Path | None) -> None:
+    """Point every loader at `folder` (a notebook's `data_dir` parameter) when given."""
+    if folder:
+        os.environ["PNF_DATA"] = str(folder)

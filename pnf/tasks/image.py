@@ -55,3 +55,19 @@ class ImageFitting:
 def build(config, device) -> ImageFitting:
     image = load_image(config.data, config.resolution)
     return ImageFitting(image.pixels, device)
+
+
+def image_configs(settings, source: str, activations: list[str], optimizers: list[str]) -> list:
+    """RunConfigs of every activation × optimizer × seed at `settings` (an ImageProfile)."""
+    from pnf.runs import RunConfig
+
+    return [
+        RunConfig(
+            task="image", activation=activation, optimizer=optimizer, data=source,
+            resolution=settings.resolution, epochs=settings.epochs, batch_size=settings.batch_size,
+            seed=seed, eval_every=settings.eval_every, snapshot_epochs=(settings.snapshot_epoch,),
+        )
+        for activation in activations
+        for optimizer in optimizers
+        for seed in range(settings.seeds)
+    ]

@@ -1,0 +1,78 @@
+"""Runs: determinism, caching, divergence."""
+
+import pytest
+import torch
+
+from pnf import runs
+from pnf.runs import RunConfig
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PNF_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PNF_DEVICE", "cpu")
+    return tmp_path / "cache"
+
+
+def tiny(**changes) -> RunConfig:
+    config = dict(task="image", activation="sine", optimizer="esgd", data="skimage:astronaut",
+                  resolution=16, epochs=3, batch_size=64, snapshot_epochs=(1,))
+    return RunConfig(**{**config, **changes})
+
+
+def test_a_seed_makes_a_cpu_run_bitwise_reproducible():
+    first, second = runs.compute(tiny(), progress=False), runs.compute(tiny(), progress=False)
+    assert first.history["train_loss"] == second.history["train_loss"]
+    assert (first.snapshots[3] == second.snapshots[3]).all()
+    other_seed = runs.compute(tiny(seed=1), progress=False)
+    assert other_seed.history["train_loss"] != first.history["train_loss"]
+
+
+def test_history_and_snapshots():
+    result = runs.compute(tiny(epochs=4, eval_every=2), progress=False)
+    assert result.status == "ok"
+    assert result.history["epoch"] == [1, 2, 3, 4]
+    assert result.history["eval_epoch"] == [0, 1, 2, 4]  # initial, snapshot epoch, every 2nd
+    assert sorted(result.snapshots) == [1, 4] and result.snapshots[4].shape == (16, 16, 3)
+    assert result.final("psnr") > result.at_epoch("psnr", 0)
+    assert result.seconds > 0
+
+
+def test_second_call_loads_from_cache_without_training(cache, monkeypatch):
+    first = runs.run(tiny(), progress=False)
+    assert len(list(cache.iterdir())) == 1
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(runs, "compute", no_training)
+    again = runs.run(tiny(), progress=False)
+    assert again.history == first.history and again.config == first.config
+    assert (again.snapshots[1] == first.snapshots[1]).all()
+
+
+def test_config_changes_change_the_key():
+    assert tiny().key() == tiny().key()
+    assert tiny().key() != tiny(seed=1).key()
+    assert tiny().key() != tiny(optimizer_options={"bias_correction": "refreshes"}).key()
+
+
+def test_divergence_is_reported_with_its_step_and_not_cached(cache):
+    result = runs.run(tiny(activation="gaussian", optimizer_options={"lr": 1e30}), progress=False)
+    assert result.status == "diverged"
+    assert 1 <= result.diverged_step <= 3 * 4
+    assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_diverged_error_names_step_and_optimizer():
+    from pnf.device import seeded_generator
+    from pnf.optim import make_optimizer
+    from pnf.tasks import make_task
+    from pnf.train import Diverged, train
+
+    config = tiny(activation="gaussian")
+    task = make_task(config, torch.device("cpu"))
+    model = task.make_model("gaussian")
+    optimizer = make_optimizer("esgd", model.parameters(), "gaussian", lr=1e30)
+    with pytest.raises(Diverged, match=r"ESGD diverged at step \d+"):
+        train(model, optimizer, task, 3, 64, seeded_generator(0, torch.device("cpu")), progress=False)
