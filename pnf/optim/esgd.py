@@ -13,8 +13,8 @@ and the effective learning rate grows (about 2x by t = 25,600). That is the defa
 (`bias_correction="steps"`), since the paper's numbers come from it; the consistent
 correction counts refreshes (`bias_correction="refreshes"`).
 
-The Hessian-vector product comes from a double backward through the closure, which
-must accept `create_graph`::
+The Hessian-vector product comes from a double backward through the closure
+(`pnf.optim.curvature`), which must accept `create_graph`::
 
     def closure(create_graph=False):
         optimizer.zero_grad()
@@ -29,13 +29,16 @@ decides it and never needs to know which optimizer it runs.
 """
 
 import math
-import warnings
 
 import torch
 
+from pnf.optim.curvature import CurvatureOptimizer
 
-class ESGD(torch.optim.Optimizer):
+
+class ESGD(CurvatureOptimizer):
     """Equilibrated SGD with momentum; see the module docstring for the update.
+    The Rademacher vectors, the closure protocol and the generator in `state_dict`
+    come from `pnf.optim.curvature.CurvatureOptimizer`.
 
     Args:
         params: parameters or parameter groups.
@@ -48,6 +51,8 @@ class ESGD(torch.optim.Optimizer):
         bias_correction: "steps" (the paper's code) or "refreshes" (consistent).
         seed: seed of the optimizer's own generator of Rademacher vectors.
     """
+
+    state_key = "esgd"
 
     def __init__(
         self,
@@ -76,64 +81,26 @@ class ESGD(torch.optim.Optimizer):
         if bias_correction not in ("steps", "refreshes"):
             raise ValueError(f"invalid bias_correction: {bias_correction!r}; 'steps' or 'refreshes'")
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, seed)
         self.update_d_every = int(update_d_every)
         self.d_warmup = int(d_warmup)
         self.bias_correction = bias_correction
         self.steps = 0  # steps taken, t
         self.refreshes = 0  # curvature refreshes, k with the consistent correction
         self.steps_since_refresh = 0
-        device = self.param_groups[0]["params"][0].device
-        self.generator = torch.Generator(device=device)
-        self.generator.manual_seed(seed)
 
     def curvature_due(self) -> bool:
         """Whether the next step refreshes the curvature estimate (and needs the graph)."""
         return self.steps < self.d_warmup or self.steps_since_refresh >= self.update_d_every
 
-    def _params_with_grad(self) -> list[torch.Tensor]:
-        params = [p for group in self.param_groups for p in group["params"] if p.grad is not None]
-        for p in params:
-            if p.grad.is_sparse:
-                raise RuntimeError("ESGD does not support sparse gradients")
-        return params
+    def accumulate_curvature(self, average: torch.Tensor, hv: torch.Tensor, v: torch.Tensor, beta2: float) -> None:
+        """`D <- β2 D + (1-β2) (Hv)²` in place (the equilibration estimate)."""
+        average.mul_(beta2).addcmul_(hv, hv, value=1 - beta2)
 
-    def _rademacher_like(self, p: torch.Tensor) -> torch.Tensor:
-        bits = torch.randint(0, 2, p.shape, generator=self.generator, device=p.device)
-        return (2 * bits - 1).to(p.dtype)
-
-    def _hessian_vector_products(self, params: list[torch.Tensor]) -> list[torch.Tensor]:
-        """`(Hv)` for one Rademacher v per tensor, by double backward through p.grad."""
-        for p in params:
-            if p.grad.grad_fn is None:
-                raise RuntimeError(
-                    "ESGD needs the gradient graph at curvature steps: its closure must call "
-                    "loss.backward(create_graph=create_graph) with the create_graph it receives"
-                )
-        vectors = [self._rademacher_like(p) for p in params]
-        grads = [p.grad for p in params]
-        products = torch.autograd.grad(grads, params, grad_outputs=vectors)
-        for p in params:  # break the grad <-> graph cycle
-            p.grad = p.grad.detach()
-        return list(products)
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        """One step. `closure(create_graph: bool)` recomputes the loss, calls
-        `loss.backward(create_graph=create_graph)` and returns the loss."""
-        if closure is None:
-            raise RuntimeError(
-                "ESGD.step needs a closure(create_graph=False) that zeroes the gradients, "
-                "computes the loss, calls loss.backward(create_graph=create_graph) and "
-                "returns the loss; see pnf.optim.esgd"
-            )
-        refresh = self.curvature_due()
-        with torch.enable_grad(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Using backward\\(\\) with create_graph=True")
-            loss = closure(create_graph=refresh)
-            params = self._params_with_grad()
-            products = self._hessian_vector_products(params) if refresh else None
-
+    def update(self, params, products, vectors) -> None:
+        """The ESGD update of `params` from their gradients and, at curvature steps,
+        the products `Hv` with the Rademacher `vectors`."""
+        refresh = products is not None
         self.steps += 1
         if refresh:
             self.refreshes += 1
@@ -141,7 +108,7 @@ class ESGD(torch.optim.Optimizer):
         self.steps_since_refresh += 1
         k = self.steps if self.bias_correction == "steps" else self.refreshes
 
-        product_of = dict(zip(params, products)) if refresh else {}
+        product_of = dict(zip(params, zip(products, vectors))) if refresh else {}
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             bias1 = 1 - beta1**self.steps
@@ -156,30 +123,16 @@ class ESGD(torch.optim.Optimizer):
                 exp_avg, exp_avg_d = state["exp_avg"], state["exp_avg_d"]
                 exp_avg.mul_(beta1).add_(p.grad, alpha=1 - beta1)
                 if refresh:
-                    hv = product_of[p]
-                    exp_avg_d.mul_(beta2).addcmul_(hv, hv, value=1 - beta2)
+                    hv, v = product_of[p]
+                    self.accumulate_curvature(exp_avg_d, hv, v, beta2)
                 denominator = (exp_avg_d.sqrt() / math.sqrt(bias2)).add_(group["eps"])
                 p.mul_(1 - group["weight_decay"] * group["lr"])
                 p.addcdiv_(exp_avg, denominator, value=-group["lr"] / bias1)
-        return loss
 
-    def state_dict(self) -> dict:
-        """torch's state plus the step counters and the Rademacher generator."""
-        return {
-            **super().state_dict(),
-            "esgd": {
-                "steps": self.steps,
-                "refreshes": self.refreshes,
-                "steps_since_refresh": self.steps_since_refresh,
-                "generator": self.generator.get_state(),
-            },
-        }
+    def counters(self) -> dict:
+        return {"steps": self.steps, "refreshes": self.refreshes, "steps_since_refresh": self.steps_since_refresh}
 
-    def load_state_dict(self, state_dict: dict) -> None:
-        state_dict = dict(state_dict)
-        counters = state_dict.pop("esgd")
-        super().load_state_dict(state_dict)
+    def load_counters(self, counters: dict) -> None:
         self.steps = counters["steps"]
         self.refreshes = counters["refreshes"]
         self.steps_since_refresh = counters["steps_since_refresh"]
-        self.generator.set_state(counters["generator"])

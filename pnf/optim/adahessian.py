@@ -1,0 +1,63 @@
+"""AdaHessian (Yao et al. 2021) as the paper's code runs it, in two variants.
+
+The paper's AdaHessian is ESGD's update with the curvature refreshed at *every* step
+(`update_d_every = 1`): momentum `m` of the gradient, a running average `D` of a
+Hutchinson statistic, and `θ <- θ - lr (m / (1-β1^t)) / (sqrt(D / (1-β2^t)) + ε)`.
+The two variants differ only in the statistic averaged into D:
+
+- `curvature="equilibration"` (the paper's `Adahessian`): `(v ⊙ Hv)² = (Hv)²` for a
+  Rademacher v, so `E = diag(H²)` and `sqrt(D)` is the equilibration preconditioner;
+- `curvature="jacobi"` (the paper's `Adahessian_J`): `|v ⊙ Hv| = |Hv|`, a Hutchinson
+  estimate of `|diag H|` (exact in expectation where diag H dominates the row). As in
+  the paper's code, D averages it *linearly* and the step still takes `sqrt(D)`.
+
+We write this ourselves rather than wrap `pytorch_optimizer.AdaHessian`: that one
+averages `(v ⊙ Hv)²` only (no Jacobi variant) and draws its own vectors, while ours
+shares the Hutchinson machinery, the closure protocol and the seeded generator with
+ESGD (`pnf.optim.curvature`). The paper code's weight decay (0 in its runs) is taken
+decoupled, as in ESGD.
+"""
+
+import torch
+
+from pnf.optim.esgd import ESGD
+
+CURVATURES = ("equilibration", "jacobi")
+
+
+class AdaHessian(ESGD):
+    """ESGD refreshing the curvature every step, with statistic `curvature`.
+
+    Args:
+        params: parameters or parameter groups.
+        lr: learning rate (paper: 0.15; 0.1 for ReLU(PE)).
+        betas: (β1, β2), averaging of gradients and of the curvature statistic.
+        eps: damping added to the preconditioner (paper: 1e-4).
+        weight_decay: decoupled weight decay (paper: 0).
+        curvature: "equilibration" (`(Hv)²`) or "jacobi" (`|v ⊙ Hv|`).
+        seed: seed of the optimizer's own generator of Rademacher vectors.
+    """
+
+    state_key = "adahessian"
+
+    def __init__(
+        self,
+        params,
+        lr: float = 0.15,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-4,
+        weight_decay: float = 0.0,
+        curvature: str = "equilibration",
+        seed: int = 0,
+    ):
+        if curvature not in CURVATURES:
+            raise ValueError(f"invalid curvature: {curvature!r}; one of {', '.join(CURVATURES)}")
+        super().__init__(params, lr, betas, eps, weight_decay, update_d_every=1, d_warmup=1, seed=seed)
+        self.curvature = curvature
+
+    def accumulate_curvature(self, average: torch.Tensor, hv: torch.Tensor, v: torch.Tensor, beta2: float) -> None:
+        """`D <- β2 D + (1-β2) s` in place, s = `(Hv)²` or `|v ⊙ Hv|`."""
+        if self.curvature == "equilibration":
+            super().accumulate_curvature(average, hv, v, beta2)
+        else:
+            average.mul_(beta2).add_((v * hv).abs_(), alpha=1 - beta2)
