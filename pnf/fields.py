@@ -125,11 +125,14 @@ def make_field(
     out_dim: int,
     hidden_features: int = 256,
     hidden_layers: int = 3,
+    skips: tuple[int, ...] = (),
     **hyperparameters,
-) -> nn.Sequential:
+) -> nn.Module:
     """The paper's MLP: `[N, in_dim] -> [N, out_dim]` with activation `name`.
 
-    Hyperparameters not given take the activation's preset.
+    Hyperparameters not given take the activation's preset. `skips` lists the layers
+    (counted from 0, the input layer) after which the field's input `[N, in_dim]` is
+    concatenated to the hidden features, as NeRF's `skips=[4]` (`SkipMLP`).
     """
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; registered: {', '.join(ACTIVATIONS)}")
@@ -138,12 +141,35 @@ def make_field(
     if unknown:
         raise ValueError(f"{name} takes {sorted(activation.preset)}, not {sorted(unknown)}")
     params = {**activation.preset, **hyperparameters}
+    if any(not 0 <= skip < hidden_layers for skip in skips):
+        raise ValueError(f"skips {skips} must be layers 0..{hidden_layers - 1}, each followed by a hidden layer")
     widths = [in_dim] + [hidden_features] * (hidden_layers + 1)
     layers = [
-        activation.layer(width_in, width_out, first=(i == 0), **params)
+        activation.layer(width_in + (in_dim if i - 1 in skips else 0), width_out, first=(i == 0), **params)
         for i, (width_in, width_out) in enumerate(zip(widths[:-1], widths[1:]))
     ]
     output = nn.Linear(hidden_features, out_dim)
     if activation.init_output is not None:
         activation.init_output(output, **params)
+    if skips:
+        return SkipMLP(layers, output, skips)
     return nn.Sequential(*layers, output)
+
+
+class SkipMLP(nn.Module):
+    """Layers applied in turn; after each layer i in `skips` the hidden features h are
+    concatenated with the field's input x `[N, in_dim]` (NeRF's skip connection)."""
+
+    def __init__(self, layers: list[nn.Module], output: nn.Module, skips: tuple[int, ...]):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.output = output
+        self.skips = tuple(skips)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = x
+        for i, layer in enumerate(self.layers):
+            hidden = layer(hidden)
+            if i in self.skips:
+                hidden = torch.cat([hidden, x], dim=-1)
+        return self.output(hidden)
