@@ -1,0 +1,273 @@
+"""Curvature of small neural fields: why a diagonal preconditioner helps some fields.
+
+The paper explains its results by the curvature of each field (`../shared/paper_inventory.md`,
+Theory): the Hessian-vector product Hv is dense for Gaussian, sine and wavelet fields
+and sparse for ReLU(PE); Adam's second moment approximates the diagonal of the
+Gauss-Newton matrix; the equilibration preconditioner `sqrt(diag H²)` lowers the
+condition number more than the Jacobi one `|diag H|`. This module measures each of
+these exactly on a field small enough (a few thousand parameters) for its whole
+Hessian to be formed:
+
+- the exact Hessian `H` `[P, P]` of the MSE loss over a flat parameter vector
+  (`torch.func.hessian` of a `torch.func.functional_call`), in float64;
+- the Gauss-Newton matrix `G = 2 JᵀJ / (N·C)` `[P, P]`, J the Jacobian `[N·C, P]` of
+  the N×C outputs: the Hessian of `mean((f - y)²)` without its residual term;
+- condition numbers of `D^{-1/2} H D^{-1/2}` for diagonal preconditioners D.
+
+**Condition number** (`condition_number`): H is indefinite and, for an over-
+parameterised field, nearly singular, so the ratio to the smallest |eigenvalue| is set
+by round-off. We use `κ = max|λ| / min{|λ| : |λ| ≥ floor · max|λ|}` with a relative
+floor (default `EIGEN_FLOOR` = 1e-10, float64), i.e. eigenvalues below the floor count
+as the null space and are left out; the count left out is reported beside κ. The paper's
+code takes the smallest non-zero |eigenvalue| in float32 instead, which is this rule
+with a floor at round-off.
+"""
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, hessian, jacrev, vmap
+
+from pnf.data.images import load_image, pixel_grid
+from pnf.fields import make_field
+from pnf.optim import make_optimizer
+
+EIGEN_FLOOR = 1e-10  # relative floor of |eigenvalues| counted in a condition number
+SCALE_FLOOR = 1e-12  # preconditioner entries below this fraction of their largest are raised to it
+DENSITY_THRESHOLD = 1e-3  # a coordinate of Hv counts as non-zero above this fraction of max |Hv|
+HESSIAN_CHUNK = 64  # pixels per `torch.func.hessian` call (memory); H sums over chunks
+PRECONDITIONERS = ("identity", "jacobi", "equilibration", "adam", "esgd")
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A square image patch as a fitting problem: coords `[N, 2]` in [-1, 1] (the patch
+    is fitted as a small image of its own), colors `[N, 3]` in [0, 1]."""
+
+    coords: torch.Tensor
+    colors: torch.Tensor
+
+
+def image_patch(source: str, resolution: int, size: int) -> Patch:
+    """The central `size`×`size` window of image `source` loaded at `resolution`²."""
+    pixels = load_image(source, resolution).pixels
+    top = (resolution - size) // 2
+    window = pixels[top : top + size, top : top + size]
+    return Patch(pixel_grid(size, size), window.reshape(-1, 3).contiguous())
+
+
+def flat_parameters(model: torch.nn.Module) -> torch.Tensor:
+    """All parameters of `model` as one detached vector `[P]`, in `named_parameters` order."""
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+def _unflatten(model: torch.nn.Module, theta: torch.Tensor) -> dict:
+    """`{name: tensor}` views of a flat `[P]` vector shaped like `model`'s parameters."""
+    named, start = {}, 0
+    for name, p in model.named_parameters():
+        named[name] = theta[start : start + p.numel()].view_as(p)
+        start += p.numel()
+    return named
+
+
+def _outputs(model, theta: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+    """The field's outputs `[N, C]` at flat parameters `theta`."""
+    return functional_call(model, _unflatten(model, theta), (coords,))
+
+
+def loss_hessian(model: torch.nn.Module, coords: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Exact Hessian `[P, P]` of `mean((model(coords) - targets)²)` (mean over all N·C
+    entries, as `F.mse_loss`) at the model's parameters, in the model's dtype. The loss
+    is a sum over pixels, so H is summed over chunks of HESSIAN_CHUNK pixels."""
+    theta, count = flat_parameters(model), targets.numel()
+    total = torch.zeros(theta.numel(), theta.numel(), dtype=theta.dtype)
+    for start in range(0, len(coords), HESSIAN_CHUNK):
+        x, y = coords[start : start + HESSIAN_CHUNK], targets[start : start + HESSIAN_CHUNK]
+
+        def chunk_loss(t, x=x, y=y):
+            return ((_outputs(model, t, x) - y) ** 2).sum() / count
+
+        total += hessian(chunk_loss)(theta)
+    return total
+
+
+def gauss_newton(model: torch.nn.Module, coords: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Gauss-Newton matrix `2 JᵀJ / (N·C)` `[P, P]` of the same MSE loss, J the Jacobian
+    `[N·C, P]` of the outputs: H without the residual-times-second-derivative term."""
+    theta = flat_parameters(model)
+
+    def pixel_outputs(t, x):
+        return _outputs(model, t, x[None])[0]
+
+    jacobian = vmap(jacrev(pixel_outputs), in_dims=(None, 0))(theta, coords)  # [N, C, P]
+    jacobian = jacobian.reshape(-1, theta.numel())
+    return 2 * jacobian.T @ jacobian / targets.numel()
+
+
+def jacobi_scaling(matrix: torch.Tensor) -> torch.Tensor:
+    """Jacobi preconditioner `|diag H|` `[P]`."""
+    return matrix.diagonal().abs()
+
+
+def equilibration_scaling(matrix: torch.Tensor) -> torch.Tensor:
+    """Equilibration preconditioner `sqrt(diag H²)` `[P]`: the row norms of H."""
+    return torch.linalg.vector_norm(matrix, dim=1)
+
+
+def precondition(matrix: torch.Tensor, scaling: torch.Tensor | None) -> torch.Tensor:
+    """`D^{-1/2} H D^{-1/2}` for D = diag(`scaling`) `[P]` (None: D = I). Entries of D
+    below SCALE_FLOOR of its largest are raised to that floor (a damping, as the
+    optimizers' eps), so a coordinate the loss does not see does not divide by zero."""
+    if scaling is None:
+        return matrix
+    scaling = scaling.to(matrix.dtype)
+    scaling = scaling.clamp(min=SCALE_FLOOR * float(scaling.max()))
+    inverse_root = scaling.rsqrt()
+    return inverse_root[:, None] * matrix * inverse_root[None, :]
+
+
+def condition_number(eigenvalues: torch.Tensor, floor: float = EIGEN_FLOOR) -> tuple[float, int]:
+    """(κ, count below the floor) of a symmetric matrix's eigenvalues `[P]`:
+    `κ = max|λ| / min{|λ| : |λ| ≥ floor · max|λ|}` (module docstring)."""
+    magnitudes = eigenvalues.abs()
+    largest = float(magnitudes.max())
+    kept = magnitudes[magnitudes >= floor * largest]
+    return largest / float(kept.min()), int(len(magnitudes) - len(kept))
+
+
+def max_over_median(eigenvalues: torch.Tensor) -> float:
+    """`max|λ| / median|λ|` of eigenvalues `[P]`: a floor-free measure of how far the bulk
+    of the spectrum lies below its top (a diagonal preconditioner mostly moves the bulk)."""
+    magnitudes = eigenvalues.abs()
+    return float(magnitudes.max() / magnitudes.median())
+
+
+def conditioning(eigenvalues: torch.Tensor) -> dict:
+    """`{"kappa", "below_floor", "max_over_median"}` of eigenvalues `[P]`."""
+    kappa, below = condition_number(eigenvalues)
+    return {"kappa": kappa, "below_floor": below, "max_over_median": max_over_median(eigenvalues)}
+
+
+def density(values: torch.Tensor, threshold: float = DENSITY_THRESHOLD) -> float:
+    """Fraction of entries of `values` whose magnitude exceeds `threshold · max|values|`."""
+    magnitudes = values.abs().reshape(-1)
+    return float((magnitudes > threshold * magnitudes.max()).double().mean())
+
+
+def hv_density(matrix: torch.Tensor, probes: int = 8, seed: int = 0, threshold: float = DENSITY_THRESHOLD) -> float:
+    """Mean `density` of Hv over `probes` Rademacher vectors v `[P]` (the vectors ESGD uses)."""
+    generator = torch.Generator().manual_seed(seed)
+    signs = torch.randint(0, 2, (matrix.shape[0], probes), generator=generator).to(matrix.dtype) * 2 - 1
+    products = matrix @ signs
+    return float(np.mean([density(products[:, k], threshold) for k in range(probes)]))
+
+
+def log_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Pearson correlation of `log a` and `log b` `[P]` over entries positive in both."""
+    keep = (a > 0) & (b > 0)
+    return float(np.corrcoef(torch.log(a[keep]).numpy(), torch.log(b[keep]).numpy())[0, 1])
+
+
+def train_steps(model, optimizer, patch: Patch, steps: int, batch_size: int, seed: int) -> None:
+    """`steps` optimizer steps on random mini-batches of `batch_size` pixels of `patch`,
+    through the closure protocol of `pnf.train` (so ESGD gets its Hessian products)."""
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        batch = torch.randperm(len(patch.coords), generator=generator)[:batch_size]
+        x, y = patch.coords[batch], patch.colors[batch]
+
+        def closure(create_graph: bool = False):
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.mse_loss(model(x), y)
+            loss.backward(create_graph=create_graph)
+            return loss
+
+        optimizer.step(closure)
+
+
+def optimizer_state(optimizer: torch.optim.Optimizer, model: torch.nn.Module, key: str) -> torch.Tensor:
+    """Optimizer state `key` of every parameter, flattened like `flat_parameters` `[P]`."""
+    return torch.cat([optimizer.state[p][key].detach().reshape(-1) for p in model.parameters()])
+
+
+@dataclass
+class FieldCurvature:
+    """Curvature measurements of one activation's field on one patch.
+
+    `conditions[matrix][preconditioner]` is `conditioning` of `D^{-1/2} M D^{-1/2}` at
+    the trained point (M: "H", or "G" with D = I only); `spectra[name]` the eigenvalues
+    `[P]` (ascending) of H at initialisation ("H init"), of H and G after training ("H", "G") and of H under
+    equilibration ("H equilibrated"); `hv_density[point]` the density of Hv at "init"
+    and "trained"; `adam_v` and `gn_diagonal` `[P]` Adam's second moment and diag G."""
+
+    activation: str
+    parameters: int
+    initial_loss: float
+    trained_loss: float
+    conditions: dict = field(default_factory=dict)
+    spectra: dict = field(default_factory=dict)
+    hv_density: dict = field(default_factory=dict)
+    adam_v: np.ndarray | None = None
+    gn_diagonal: np.ndarray | None = None
+
+    @property
+    def adam_gn_correlation(self) -> float:
+        return log_correlation(torch.from_numpy(self.adam_v), torch.from_numpy(self.gn_diagonal))
+
+
+def analyse_field(activation: str, patch: Patch, settings, seed: int = 0) -> FieldCurvature:
+    """Measure `activation`'s field (`settings`: a `pnf.profiles.CurvatureProfile`).
+
+    The field starts from seed `seed`; Adam (the paper's preset) trains it for
+    `settings.train_steps` mini-batch steps, which gives the trained point and Adam's
+    second moment v. ESGD (paper preset, its own warm-up and refresh schedule) is then
+    run for the same number of steps *with learning rate 0* at the trained point, so its
+    running estimate D of `diag H²` is of the same Hessian the others are measured on.
+    """
+    torch.manual_seed(seed)
+    model = make_field(activation, 2, 3, hidden_features=settings.hidden_features,
+                       hidden_layers=settings.hidden_layers)
+    initial = _exact(model, patch, with_gauss_newton=False)
+    adam = make_optimizer("adam", model.parameters(), activation)
+    train_steps(model, adam, patch, settings.train_steps, settings.batch_size, seed)
+    esgd = make_optimizer("esgd", model.parameters(), activation, seed=seed, lr=0.0)
+    train_steps(model, esgd, patch, settings.train_steps, settings.batch_size, seed + 1)
+    trained = _exact(model, patch, with_gauss_newton=True)
+    scalings = {
+        "identity": None,
+        "jacobi": jacobi_scaling(trained["H"]),
+        "equilibration": equilibration_scaling(trained["H"]),
+        "adam": optimizer_state(adam, model, "exp_avg_sq").double().sqrt(),
+        "esgd": optimizer_state(esgd, model, "exp_avg_d").double().sqrt(),
+    }
+    conditions = {"H": {}, "G": {}}
+    spectra = {"H init": torch.linalg.eigvalsh(initial["H"]), "H": torch.linalg.eigvalsh(trained["H"]),
+               "G": torch.linalg.eigvalsh(trained["G"])}
+    for name, scaling in scalings.items():
+        eigenvalues = spectra["H"] if scaling is None else torch.linalg.eigvalsh(precondition(trained["H"], scaling))
+        conditions["H"][name] = conditioning(eigenvalues)
+        if name == "equilibration":
+            spectra["H equilibrated"] = eigenvalues
+    conditions["G"]["identity"] = conditioning(spectra["G"])
+    return FieldCurvature(
+        activation=activation, parameters=initial["H"].shape[0],
+        initial_loss=initial["loss"], trained_loss=trained["loss"],
+        conditions=conditions, spectra={k: v.numpy() for k, v in spectra.items()},
+        hv_density={"init": hv_density(initial["H"], seed=seed), "trained": hv_density(trained["H"], seed=seed)},
+        adam_v=scalings["adam"].pow(2).numpy(), gn_diagonal=trained["G"].diagonal().numpy(),
+    )
+
+
+def _exact(model: torch.nn.Module, patch: Patch, with_gauss_newton: bool) -> dict:
+    """Full-patch loss, H (and G) `[P, P]` at the model's parameters, in float64 on a copy."""
+    double = copy.deepcopy(model).double()
+    coords, colors = patch.coords.double(), patch.colors.double()
+    with torch.no_grad():
+        loss = float(F.mse_loss(double(coords), colors))
+    exact = {"loss": loss, "H": loss_hessian(double, coords, colors)}
+    if with_gauss_newton:
+        exact["G"] = gauss_newton(double, coords, colors)
+    return exact
