@@ -6,7 +6,12 @@ after a sweep only loads. The cache folder is `PNF_CACHE`, else `~/.cache/pnf`
 (`make` points it at `reports/cache/`). Each entry is a folder `<key>/` with
 `result.json` (config, history, timings, provenance) and `arrays.npz` (reconstructions),
 written to a temporary folder and renamed into place, so an interrupted run never
-leaves a half-written entry. Diverged runs are returned, never cached.
+leaves a half-written entry. Diverged runs are returned, never cached. A run in
+progress checkpoints to `.partial/<key>/` every few epochs and resumes from there.
+
+The key changes with `pnf.RESULTS_VERSION`, a number bumped by hand in the commit
+that changes what runs compute (a loss, a metric, a default): results of older code
+are then recomputed, not mixed in.
 """
 
 import hashlib
@@ -22,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 import pnf
+from pnf.checkpoint import Checkpoints
 from pnf.device import default_device, describe, seeded_generator
 from pnf.optim import make_optimizer
 from pnf.tasks import make_task
@@ -34,7 +39,8 @@ from pnf.train import Diverged, train
 @dataclass(frozen=True)
 class RunConfig:
     """One training run. `resolution` is the task's working size (image side in
-    pixels); `*_options` change the paper presets of the optimizer and the field."""
+    pixels, or the side of an occupancy grid); `*_options` change the paper presets of
+    the optimizer, the field and the task."""
 
     task: str
     activation: str
@@ -48,6 +54,7 @@ class RunConfig:
     snapshot_epochs: tuple = ()
     optimizer_options: dict = field(default_factory=dict)
     field_options: dict = field(default_factory=dict)
+    task_options: dict = field(default_factory=dict)  # task-specific settings (e.g. sampling)
 
     def key(self) -> str:
         """The cache key: a hash of every field and of the results version."""
@@ -96,48 +103,60 @@ def cache_dir() -> Path:
     return Path(os.environ.get("PNF_CACHE", Path.home() / ".cache" / "pnf"))
 
 
+def checkpoint_every() -> int:
+    """Epochs between checkpoints of a running config (`PNF_CHECKPOINT_EVERY`, default 5)."""
+    return int(os.environ.get("PNF_CHECKPOINT_EVERY", 5))
+
+
+def is_cached(config: RunConfig) -> bool:
+    return (cache_dir() / config.key() / "result.json").exists()
+
+
 def run(config: RunConfig, progress: bool = True) -> Result:
-    """The result of `config`: loaded from the cache, or trained and then cached."""
+    """The result of `config`: loaded from the cache, or trained (resuming from its
+    checkpoints if an earlier attempt was interrupted) and then cached."""
     entry = cache_dir() / config.key()
-    if (entry / "result.json").exists():
+    if is_cached(config):
         return load(entry)
-    result = compute(config, progress=progress)
+    checkpoints = Checkpoints(cache_dir() / ".partial" / config.key(), checkpoint_every())
+    result = compute(config, progress=progress, checkpoints=checkpoints)
     if result.status == "ok":
         save(result, entry)
+    checkpoints.clear()
     return result
 
 
 def run_all(configs: list[RunConfig], progress: bool = True) -> list[Result]:
-    """Run every config in turn (cached ones only load), with a bar over the runs."""
-    pending = sum(not (cache_dir() / c.key() / "result.json").exists() for c in configs)
-    bar = tqdm(configs, desc=f"runs ({pending} to compute)", disable=not progress or pending == 0, leave=False)
-    return [run(config, progress=progress) for config in bar]
+    """Results of all `configs`: the missing ones are computed by the executor that
+    `PNF_EXECUTOR` names (see `pnf.executors`), then everything is read from the cache."""
+    from pnf.executors import execute
+
+    pending = [config for config in configs if not is_cached(config)]
+    fresh = execute(pending, progress=progress) if pending else {}
+    return [fresh[c.key()] if c.key() in fresh and fresh[c.key()].status != "ok" else run(c) for c in configs]
 
 
-def compute(config: RunConfig, progress: bool = True) -> Result:
-    """Train `config` from scratch, ignoring the cache."""
+def compute(config: RunConfig, progress: bool = True, checkpoints: Checkpoints | None = None) -> Result:
+    """Train `config`, ignoring the cache (but resuming from `checkpoints` if given)."""
     device = default_device()
     generator = seeded_generator(config.seed, device)
     task = make_task(config, device)
     model = task.make_model(config.activation, **config.field_options)
     optimizer = make_optimizer(
-        config.optimizer, model.parameters(), config.activation, seed=config.seed, **config.optimizer_options
+        config.optimizer, model.parameters(), config.activation, seed=config.seed, model=model,
+        **config.optimizer_options,
     )
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     try:
         history = train(
             model, optimizer, task, config.epochs, config.batch_size, generator,
             eval_every=config.eval_every, snapshot_epochs=config.snapshot_epochs,
-            progress=progress, description=config.label,
+            progress=progress, description=config.label, checkpoints=checkpoints,
         )
     except Diverged as diverged:
         return Result(config, "diverged", diverged.history, provenance=provenance(device, started),
                       diverged_step=diverged.step)
-    history_dict = {
-        "epoch": history.epoch, "train_loss": history.train_loss, "seconds": history.seconds,
-        "eval_epoch": history.eval_epoch, "metrics": history.metrics,
-    }
-    return Result(config, "ok", history_dict, history.snapshots, float(sum(history.seconds)),
+    return Result(config, "ok", history.curves(), history.snapshots, float(sum(history.seconds)),
                   provenance(device, started))
 
 

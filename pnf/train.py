@@ -7,10 +7,12 @@ sit on the device (no DataLoader). Every optimizer is driven by
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import torch
 from tqdm.auto import tqdm
+
+from pnf.checkpoint import Checkpoints
 
 
 class Diverged(RuntimeError):
@@ -32,11 +34,16 @@ class History:
     eval_epoch: list = field(default_factory=list)
     metrics: dict = field(default_factory=dict)  # name -> list aligned with eval_epoch
     snapshots: dict = field(default_factory=dict)  # epoch -> reconstruction array
+    steps: int = 0  # optimizer steps taken
 
     def record_eval(self, epoch: int, values: dict) -> None:
         self.eval_epoch.append(epoch)
         for name, value in values.items():
             self.metrics.setdefault(name, []).append(value)
+
+    def curves(self) -> dict:
+        """Everything but the snapshots, as plain lists (JSON-ready)."""
+        return {name: value for name, value in asdict(self).items() if name != "snapshots"}
 
 
 def train(
@@ -50,15 +57,27 @@ def train(
     snapshot_epochs: tuple = (),
     progress: bool = True,
     description: str = "",
+    checkpoints: Checkpoints | None = None,
 ) -> History:
     """Train `model` on `task` for `epochs` passes over its data; return the history.
 
-    Raises `Diverged` with the step and loss when a mini-batch loss is not finite.
+    With `checkpoints`, the run resumes from the newest good checkpoint and saves one
+    every `checkpoints.every` epochs (model, optimizer with its generator, the batch
+    generator, history), so a killed run continues bit for bit. Raises `Diverged` with
+    the step and loss when a mini-batch loss is not finite.
     """
-    history = History()
-    history.record_eval(0, task.evaluate(model)[0])
-    bar = tqdm(range(1, epochs + 1), desc=description, disable=not progress, leave=False)
-    steps_done = 0
+    resumed = checkpoints.latest() if checkpoints else None
+    if resumed:
+        model.load_state_dict(resumed["model"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        generator.set_state(resumed["generator"])
+        history = History(**resumed["history"])
+    else:
+        history = History()
+        history.record_eval(0, task.evaluate(model)[0])
+    first_epoch = history.epoch[-1] + 1 if history.epoch else 1
+    bar = tqdm(range(first_epoch, epochs + 1), desc=description, disable=not progress, leave=False,
+               initial=first_epoch - 1, total=epochs)
     for epoch in bar:
         started = time.perf_counter()
         losses = _train_epoch(model, optimizer, task, epoch, batch_size, generator)
@@ -66,9 +85,8 @@ def train(
         finite = torch.isfinite(losses)
         if not finite.all():
             bad = int((~finite).nonzero()[0])
-            history_dict = {"epoch": history.epoch, "train_loss": history.train_loss}
-            raise Diverged(steps_done + bad + 1, float(losses[bad]), type(optimizer).__name__, history_dict)
-        steps_done += len(losses)
+            raise Diverged(history.steps + bad + 1, float(losses[bad]), type(optimizer).__name__, history.curves())
+        history.steps += len(losses)
         history.epoch.append(epoch)
         history.train_loss.append(float(losses.mean()))
         if epoch % eval_every == 0 or epoch == epochs or epoch in snapshot_epochs:
@@ -77,6 +95,9 @@ def train(
             if epoch in snapshot_epochs or epoch == epochs:
                 history.snapshots[epoch] = reconstruction
             bar.set_postfix(loss=f"{history.train_loss[-1]:.3g}", **{task.metric: f"{metrics[task.metric]:.4g}"})
+        if checkpoints and checkpoints.due(epoch) and epoch < epochs:
+            checkpoints.save(epoch, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                     "generator": generator.get_state(), "history": asdict(history)})
     return history
 
 

@@ -1,0 +1,95 @@
+"""Command line for batch users.
+
+    python -m pnf run --task image --activation sine --optimizer esgd --seed 0 [--profile quick]
+    python -m pnf sweep quick [--family image] [--executor pool|local|slurm]
+    python -m pnf cache [--clear]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import replace
+
+from pnf.profiles import PROFILES, get_profile
+from pnf.runs import cache_dir, run, run_all
+from pnf.sweeps import SWEEPS, grid
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pnf", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    one = commands.add_parser("run", help="train one config (or load it from the cache)")
+    one.add_argument("--task", required=True, choices=sorted(SWEEPS))
+    one.add_argument("--activation", required=True)
+    one.add_argument("--optimizer", required=True)
+    one.add_argument("--seed", type=int, default=0)
+    one.add_argument("--profile", default="quick", choices=sorted(PROFILES))
+    one.add_argument("--epochs", type=int, help="override the profile's epochs")
+    one.add_argument("--option", action="append", default=[], metavar="KEY=JSON",
+                     help="change an optimizer hyperparameter, e.g. --option lr=0.05")
+
+    sweep = commands.add_parser("sweep", help="compute a profile's grid into the cache")
+    sweep.add_argument("profile", choices=sorted(PROFILES))
+    sweep.add_argument("--family", action="append", choices=sorted(SWEEPS), help="default: all")
+    sweep.add_argument("--executor", choices=["inline", "pool", "local", "slurm"],
+                       help="default: PNF_EXECUTOR, else inline")
+
+    listing = commands.add_parser("cache", help="list cached runs (size, config, age)")
+    listing.add_argument("--clear", action="store_true", help="delete the whole cache")
+
+    args = parser.parse_args(argv)
+    return {"run": run_one, "sweep": run_sweep, "cache": show_cache}[args.command](args)
+
+
+def run_one(args) -> int:
+    template = SWEEPS[args.task](get_profile(args.profile))[0]
+    options = {key: json.loads(value) for key, value in (o.split("=", 1) for o in args.option)}
+    config = replace(template, activation=args.activation, optimizer=args.optimizer, seed=args.seed,
+                     epochs=args.epochs or template.epochs, optimizer_options=options)
+    result = run(config)
+    metric = sorted(result.history.get("metrics", {}))
+    summary = {name: result.final(name) for name in metric} if result.status == "ok" else {}
+    print(json.dumps({"config": config.label, "key": config.key(), "status": result.status,
+                      "diverged_step": result.diverged_step, "final": summary,
+                      "seconds": round(result.seconds, 2)}))
+    return 0 if result.status == "ok" else 1
+
+
+def run_sweep(args) -> int:
+    if args.executor:
+        os.environ["PNF_EXECUTOR"] = args.executor
+    os.environ["PNF_PROFILE"] = args.profile
+    configs = grid(get_profile(args.profile), args.family)
+    results = run_all(configs)
+    diverged = [r.config.label for r in results if r.status != "ok"]
+    print(f"{len(results)} runs in {cache_dir()}; diverged: {', '.join(diverged) or 'none'}")
+    return 0
+
+
+def show_cache(args) -> int:
+    folder = cache_dir()
+    if args.clear:
+        shutil.rmtree(folder, ignore_errors=True)
+        print(f"cleared {folder}")
+        return 0
+    entries = sorted(folder.glob("*/result.json"), key=lambda path: path.stat().st_mtime)
+    total = 0
+    for path in entries:
+        size = sum(f.stat().st_size for f in path.parent.iterdir())
+        total += size
+        record = json.loads(path.read_text())
+        c = record["config"]
+        age_h = (time.time() - path.stat().st_mtime) / 3600
+        print(f"{path.parent.name}  {size / 1e6:7.2f} MB  {age_h:7.1f} h  {record['status']:8s} "
+              f"{c['task']}/{c['activation']}/{c['optimizer']}/seed{c['seed']} epochs={c['epochs']}")
+    print(f"{len(entries)} runs, {total / 1e6:.1f} MB in {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
