@@ -1,4 +1,4 @@
-"""Write `reports/index.html`, linking every rendered report with its title.
+"""Write `reports/index.html`: the reproduction scorecard and links to every report.
 
     python -m pnf.index REPORTS_DIR
 """
@@ -6,11 +6,22 @@
 import html
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import nbformat
 
 import pnf
+from pnf.scorecard import CLAIMS, VERDICTS, load_records, verdict
+
+VERDICT_COLOR = {"reproduced": "#1a7f37", "ordering reproduced": "#9a6700", "not reproduced": "#cf222e",
+                 "not run": "#6e7781"}
+STYLE = """
+body{font-family:system-ui,-apple-system,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;line-height:1.45;color:#1f2328}
+table{border-collapse:collapse;width:100%;font-size:.92rem}th,td{border-bottom:1px solid #d0d7de;padding:.4rem .5rem;text-align:left;vertical-align:top}
+th{background:#f6f8fa}.verdict{font-weight:600;white-space:nowrap}.counts span{margin-right:1.2rem;font-weight:600}
+.small{color:#57606a;font-size:.85rem}
+"""
 
 
 def title_of(notebook: Path) -> str:
@@ -21,24 +32,74 @@ def title_of(notebook: Path) -> str:
     return notebook.stem
 
 
+def _format(values: dict, keys: list[str], unit: str) -> str:
+    parts = []
+    for key in keys:
+        if key not in values:
+            continue
+        mean, spread, count = values[key]
+        text = f"{mean:.4g}" + (f" ± {spread:.2g} ({count} seeds)" if count and count > 1 else "")
+        parts.append(f"{key}: {text}")
+    return "<br>".join(parts) or "—"
+
+
+def scorecard_rows(reports: Path) -> tuple[list[str], Counter]:
+    records = load_records(reports)
+    rows, counts = [], Counter()
+    for claim in CLAIMS:
+        entry = records.get(claim.id)
+        outcome = verdict(claim, entry)
+        counts[outcome] += 1
+        keys = [claim.better, claim.worse]
+        paper_value = _format({k: (v, 0, 1) for k, v in claim.paper.items()}, keys, claim.unit) if claim.paper else "qualitative"
+        ours = _format(entry["values"], keys, claim.unit) if entry else "—"
+        if entry and entry.get("diverged"):
+            ours += "<br>diverged: " + ", ".join(entry["diverged"])
+        where = f"{entry['profile']} profile; {html.escape(entry['data'])}" if entry else "—"
+        page = f"{claim.report}.html"
+        link = f'<a href="{page}">{claim.report}</a>' if (reports / page).exists() else claim.report
+        rows.append(
+            f"<tr><td>{html.escape(claim.figure)}</td><td>{html.escape(claim.statement)}"
+            f"<div class=small>source: {claim.source}; unit: {html.escape(claim.unit)}</div></td>"
+            f"<td>{paper_value}</td><td>{ours}</td><td class=small>{where}</td>"
+            f"<td class=small>{html.escape(claim.tolerance_text())}</td>"
+            f'<td class=verdict style="color:{VERDICT_COLOR[outcome]}">{outcome}</td><td>{link}</td></tr>'
+        )
+    return rows, counts
+
+
 def write_index(reports: Path) -> Path:
-    items = []
+    rows, counts = scorecard_rows(reports)
+    pages = []
     for page in sorted(reports.glob("*.html")):
         executed = page.with_suffix(".ipynb")
-        if page.name == "index.html" or not executed.exists():
-            continue
-        items.append(f'<li><a href="{page.name}">{html.escape(title_of(executed))}</a> '
-                     f'(<a href="{executed.name}">executed notebook</a>)</li>')
+        if page.name != "index.html" and executed.exists():
+            pages.append(f'<li><a href="{page.name}">{html.escape(title_of(executed))}</a> '
+                         f'<span class=small>(<a href="{executed.name}">executed notebook</a>)</span></li>')
+    tally = "".join(f'<span style="color:{VERDICT_COLOR[v]}">{v}: {counts[v]}</span>' for v in VERDICTS)
     index = reports / "index.html"
     index.write_text(f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>pnf reports</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:50rem;margin:2rem auto;line-height:1.5}}</style></head>
-<body><h1>pnf — reproduction reports</h1>
+<html lang="en"><head><meta charset="utf-8"><title>pnf — does the paper reproduce?</title>
+<style>{STYLE}</style></head>
+<body><h1>Does the paper reproduce?</h1>
 <p>Chng, Saratchandran, Lucey, <em>Preconditioners for the Stochastic Training of Neural Fields</em>,
 CVPR 2025 (arXiv 2402.08784). Built {time.strftime('%Y-%m-%d %H:%M')} by pnf {pnf.__version__}.</p>
+<p class=counts>{tally}</p>
+<p class=small>Reproduced: the ordering holds and, at the paper's scale and data, the values are within the stated
+tolerance. Ordering reproduced: the ordering holds, values off or not comparable (reduced profile or other data).
+Sources: fig1 = the paper's Fig. 1; readme = the official README's plots (values read off log plots); secondary =
+a summary of the paper, to be treated with care.</p>
+<table id=scorecard><thead><tr><th>figure</th><th>claim</th><th>paper</th><th>ours (mean ± half-range)</th>
+<th>profile, data</th><th>tolerance</th><th>verdict</th><th>report</th></tr></thead>
+<tbody>
+{chr(10).join(rows)}
+</tbody></table>
+<h2>Reports</h2>
 <ul>
-{chr(10).join(items)}
-</ul></body></html>
+{chr(10).join(pages)}
+</ul>
+<p class=small>Code cells are hidden in the HTML; the executed notebook beside each report has them.</p>
+</body></html>
 """)
     return index
 

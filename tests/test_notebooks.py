@@ -1,12 +1,21 @@
-"""Every notebook runs end to end under Papermill with the tiny profile, and is committed clean."""
+"""Notebooks are committed clean, with one `parameters` cell that matches the profiles.
+(Their execution is tested end to end in test_reports.py, through `make figures`.)"""
 
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 import nbformat
 import papermill
 import pytest
 
+from pnf.profiles import PAPER
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+# what a notebook may choose besides profile settings: which data, and the explorer's widget defaults
+DATA_CHOICES = {"data_dir", "mesh", "scene", "seed"}
+EXPLORER_CHOICES = {"task", "activation", "optimizers", "lr_scale", "epoch"}
+PROFILE_FIELDS = {f.name for section in fields(PAPER) if is_dataclass(getattr(PAPER, section.name))
+                  for f in fields(getattr(PAPER, section.name))}
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
@@ -14,15 +23,14 @@ def test_notebook_has_one_parameters_cell_and_no_outputs(notebook):
     cells = nbformat.read(notebook, as_version=4).cells
     tagged = [cell for cell in cells if "parameters" in cell.metadata.get("tags", [])]
     assert len(tagged) == 1
-    assert 'profile = "quick"' in tagged[0].source
-    assert all(cell.get("outputs", []) == [] for cell in cells if cell.cell_type == "code")
+    assert all(cell.get("outputs", []) == [] and cell.get("execution_count") is None
+               for cell in cells if cell.cell_type == "code")
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
-def test_notebook_executes_with_tiny_parameters(notebook, tmp_path, monkeypatch):
-    monkeypatch.setenv("PNF_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    papermill.execute_notebook(
-        str(notebook), str(tmp_path / notebook.name), parameters={"profile": "tiny"},
-        cwd=str(notebook.parent), progress_bar=False,
-    )
+def test_notebook_parameters_match_the_profiles(notebook):
+    parameters = papermill.inspect_notebook(str(notebook))
+    assert parameters["profile"]["default"] == '"quick"'
+    allowed = PROFILE_FIELDS | DATA_CHOICES | (EXPLORER_CHOICES if notebook.stem == "explore" else set())
+    overrides = set(parameters) - {"profile"}
+    assert overrides <= allowed, f"neither profile settings nor data choices: {overrides - allowed}"

@@ -1,0 +1,118 @@
+"""`make figures` end to end at the tiny profile, and the reports checked in a real browser.
+
+The session fixture builds every report with the Makefile into a temporary folder (the
+same recipe `make figures` runs); the browser test opens each page in headless Chromium.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import nbformat
+import pytest
+
+from pnf.scorecard import CLAIMS
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+def make(*targets, env_changes=None, **variables):
+    env = {**os.environ, **(env_changes or {})}
+    command = ["make", *targets, *[f"{name}={value}" for name, value in variables.items()]]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_reports(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("site")
+    done = make("figures", PROFILE="tiny", REPORTS=folder / "reports", env_changes={"PNF_CACHE": str(folder / "cache")})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    return folder / "reports"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
+def test_every_notebook_becomes_a_report(tiny_reports, notebook):
+    page = tiny_reports / f"{notebook.stem}.html"
+    executed = nbformat.read(tiny_reports / notebook.name, as_version=4)
+    errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert page.exists() and not errors
+    text = page.read_text()
+    assert 'class="jp-InputArea' not in text  # code cells hidden
+
+
+def test_the_index_has_a_scorecard_row_per_claim(tiny_reports):
+    text = (tiny_reports / "index.html").read_text()
+    body = text.split('<tbody>')[1].split('</tbody>')[0]
+    assert body.count("<tr>") == len(CLAIMS)
+    assert all(claim.statement.split(":")[0] in text for claim in CLAIMS)
+
+
+def test_a_failing_notebook_fails_make_with_its_traceback_and_leaves_no_html(tmp_path):
+    notebooks, reports = tmp_path / "notebooks", tmp_path / "reports"
+    notebooks.mkdir()
+    reports.mkdir()
+    notebook = nbformat.v4.new_notebook()
+    parameters = nbformat.v4.new_code_cell('profile = "quick"')
+    parameters.metadata["tags"] = ["parameters"]
+    notebook.cells = [parameters, nbformat.v4.new_code_cell("ratio = 1 / 0")]
+    nbformat.write(notebook, notebooks / "broken.ipynb")
+    (reports / "broken.html").write_text("stale")
+    done = make(str(reports / "broken.html"), PROFILE="tiny", REPORTS=reports, NOTEBOOK_DIR=notebooks)
+    assert done.returncode != 0
+    assert "ZeroDivisionError" in done.stdout + done.stderr
+    assert not (reports / "broken.html").exists()
+
+
+def check_pages_in_browser(reports: Path, screenshot: Path) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1400,1000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        pages = sorted(reports.glob("*.html"))
+        assert reports / "index.html" in pages and len(pages) > 1
+        for page in pages:
+            driver.get(page.as_uri())
+            broken = driver.execute_script(
+                "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).length")
+            assert broken == 0, f"{page.name}: {broken} broken image(s)"
+            for href in driver.execute_script("return Array.from(document.links).map(a => a.href)"):
+                url = urlparse(href)
+                if url.scheme == "file":
+                    assert Path(unquote(url.path)).exists(), f"{page.name}: broken link {href}"
+            severe = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+            assert not severe, f"{page.name}: console errors {severe}"
+            if page.name == "index.html":
+                rows = driver.execute_script("return document.querySelectorAll('#scorecard tbody tr').length")
+                assert rows == len(CLAIMS)
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                driver.get(page.as_uri())
+                driver.save_screenshot(str(screenshot))
+    finally:
+        driver.quit()
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="chromium/chromedriver absent and could not be installed "
+                    "(make test installs Debian's chromium and chromium-driver when it can)")
+def test_tiny_reports_render_in_a_browser(tiny_reports):
+    screenshot = tiny_reports / "screenshots" / "index.png"
+    check_pages_in_browser(tiny_reports, screenshot)
+    assert screenshot.stat().st_size > 10_000
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="chromium/chromedriver absent")
+@pytest.mark.skipif(not (ROOT / "reports" / "index.html").exists(), reason="no reports built yet (make figures)")
+def test_built_reports_render_in_a_browser():
+    check_pages_in_browser(ROOT / "reports", ROOT / "reports" / "screenshots" / "index.png")
