@@ -1,0 +1,67 @@
+"""`make bench` at its tiny size: every benchmark runs and reports finite numbers.
+No timing is asserted (the machine is shared); only that the numbers exist."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLES = ("1a.", "1b.", "2.", "3.", "4.", "5.")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "bench.md"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--tiny", "--threads", "1", "--out", str(out)],
+                   check=True, capture_output=True, cwd=ROOT)
+    return out, json.loads(out.with_suffix(".json").read_text())
+
+
+def test_every_benchmark_reports_finite_positive_numbers(report):
+    _, results = report
+    titles = [table["title"] for table in results["tables"]]
+    assert [next(t for t in titles if t.startswith(prefix)) for prefix in TABLES]
+    for table in results["tables"]:
+        assert table["rows"], table["title"]
+        for row in table["rows"]:
+            assert len(row) == len(table["columns"])
+            numbers = [value for value in row if isinstance(value, (int, float))]
+            assert numbers and all(math.isfinite(value) and value >= 0 for value in numbers), (table["title"], row)
+
+
+def test_cost_table_covers_every_registered_optimizer_and_activation(report):
+    from pnf.fields import ACTIVATIONS
+    from pnf.optim import OPTIMIZERS
+
+    _, results = report
+    costs = next(table for table in results["tables"] if table["title"].startswith("5."))
+    assert {(row[0], row[1]) for row in costs["rows"]} == {(o, a) for o in OPTIMIZERS for a in ACTIVATIONS}
+
+
+def test_clamped_exp_matches_unclamped_within_float_tolerance(report):
+    _, results = report
+    exp_table = next(table for table in results["tables"] if table["title"].startswith("4."))
+    for row in exp_table["rows"]:
+        assert row[-2] < 1e-30 and row[-1] < 1e-6, row
+
+
+def test_markdown_report_names_the_machine(report):
+    text = report[0].read_text()
+    for key in ("cpu:", "cores:", "torch:", "threads: 1", "date:", "size: tiny"):
+        assert key in text
+    assert text.count("\n### ") == len(TABLES)
+
+
+def test_figure_timing_covers_the_makefile_notebooks():
+    """The opt-in figure timing (`make bench FIGURES=1`, many minutes; not run here)
+    executes exactly what `make figures` builds."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.figures import notebooks
+
+    names = notebooks()
+    assert "image_convergence" in names
+    assert all((ROOT / "notebooks" / f"{name}.ipynb").exists() for name in names)
