@@ -1,32 +1,39 @@
 # pnf — one command per job. `make figures` and `make test` set everything up themselves.
 # PROFILE=quick (default: 2 CPU cores, minutes) or PROFILE=paper (the paper's scale).
+# EXECUTOR=inline (default), pool, local or slurm: where missing runs are computed (pnf/executors.py).
 
 PROFILE ?= quick
+EXECUTOR ?= inline
 PYTHON ?= python3
 VENV ?= .venv
 # The CPU build on disk here; on a CUDA machine e.g. TORCH_SPEC="torch==2.13.0 --index-url <cuda index>"
 TORCH_SPEC ?= torch==2.13.0
-BIN := $(VENV)/bin
+REPORTS ?= reports
+NOTEBOOK_DIR ?= notebooks
+BIN := $(abspath $(VENV))/bin
 export PNF_CACHE ?= $(CURDIR)/reports/cache
 export PNF_DATA ?= $(CURDIR)/data
-export MPLBACKEND := Agg
+export PNF_REPORTS := $(abspath $(REPORTS))
+export PNF_PROFILE := $(PROFILE)
+export PNF_EXECUTOR := $(EXECUTOR)
 
-IMAGE_NOTEBOOKS := image_convergence fig1a_image
-BOCC_NOTEBOOKS :=
-NERF_NOTEBOOKS :=
-OTHER_NOTEBOOKS :=
+IMAGE_NOTEBOOKS := image_convergence fig1a_image image_optimizers
+BOCC_NOTEBOOKS := fig1b_occupancy occupancy_activations
+NERF_NOTEBOOKS := fig1c_nerf
+OTHER_NOTEBOOKS := curvature explore
 NOTEBOOKS := $(IMAGE_NOTEBOOKS) $(BOCC_NOTEBOOKS) $(NERF_NOTEBOOKS) $(OTHER_NOTEBOOKS)
 
 PNF_SOURCES := $(shell find pnf -name '*.py' 2>/dev/null)
-REPORT_DEPS := $(PNF_SOURCES) reports/.profile-$(PROFILE) $(VENV)/.installed $(wildcard $(PNF_DATA)/*)
+REPORT_DEPS := $(PNF_SOURCES) $(REPORTS)/.profile-$(PROFILE) $(VENV)/.installed $(wildcard $(PNF_DATA)/*)
+html = $(1:%=$(REPORTS)/%.html)
 
-.PHONY: figures image-exp bocc-exp nerf-exp test data bench lab env clean-cache clean
+.PHONY: figures image-exp bocc-exp nerf-exp test browser data bench lab env clean-cache clean
 .DELETE_ON_ERROR:
 
-figures: $(NOTEBOOKS:%=reports/%.html) reports/index.html
-image-exp: $(IMAGE_NOTEBOOKS:%=reports/%.html) reports/index.html
-bocc-exp: $(BOCC_NOTEBOOKS:%=reports/%.html) reports/index.html
-nerf-exp: $(NERF_NOTEBOOKS:%=reports/%.html) reports/index.html
+figures: $(call html,$(NOTEBOOKS)) $(REPORTS)/index.html
+image-exp: $(call html,$(IMAGE_NOTEBOOKS)) $(REPORTS)/index.html
+bocc-exp: $(call html,$(BOCC_NOTEBOOKS)) $(REPORTS)/index.html
+nerf-exp: $(call html,$(NERF_NOTEBOOKS)) $(REPORTS)/index.html
 
 env: $(VENV)/.installed
 
@@ -38,32 +45,44 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Reports of another profile are stale: this stamp changes when PROFILE does.
-reports/.profile-$(PROFILE):
-	mkdir -p reports
-	rm -f reports/.profile-*
+$(REPORTS)/.profile-$(PROFILE):
+	mkdir -p $(REPORTS)
+	rm -f $(REPORTS)/.profile-*
 	touch $@
 
 # Execute with Papermill (a failing cell fails make with its traceback and leaves no
 # HTML), keep the executed notebook beside the HTML, hide code cells in the HTML.
-reports/%.html: notebooks/%.ipynb $(REPORT_DEPS)
-	rm -f $@
-	cd notebooks && ../$(BIN)/papermill --log-output --no-progress-bar $*.ipynb ../reports/$*.ipynb -p profile $(PROFILE)
-	$(BIN)/jupyter nbconvert --log-level WARN --to html --no-input reports/$*.ipynb --output-dir reports
+$(REPORTS)/%.html: $(NOTEBOOK_DIR)/%.ipynb $(REPORT_DEPS)
+	rm -f $@ $(REPORTS)/index.html
+	cd $(NOTEBOOK_DIR) && $(BIN)/papermill --log-output --no-progress-bar $*.ipynb $(PNF_REPORTS)/$*.ipynb -p profile $(PROFILE)
+	$(BIN)/jupyter nbconvert --log-level WARN --to html --no-input $(REPORTS)/$*.ipynb --output-dir $(REPORTS)
 
-reports/index.html: $(wildcard reports/*.ipynb) $(VENV)/.installed
-	$(BIN)/python -m pnf.index reports
+$(REPORTS)/index.html: $(wildcard $(REPORTS)/*.ipynb) $(PNF_SOURCES) $(VENV)/.installed
+	$(BIN)/python -m pnf.index $(REPORTS)
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed browser
 	$(BIN)/python -m pytest
+
+# Headless Chromium for the reports' browser check: Debian's packages, installed when absent
+# (needs root or sudo; without it the browser test is skipped and says why).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) \
+	    >/dev/null 2>&1 || echo "could not install chromium; the browser check will be skipped"; }
 
 data: $(VENV)/.installed
 	$(BIN)/python -m pnf.fetch $(PNF_DATA)
 
+# Speed tables -> reports/bench.md. FIGURES=1 also times the figure notebooks (many
+# minutes); BENCH_ARGS passes options, e.g. BENCH_ARGS="--size reduced --threads 1".
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/run.py $(if $(FIGURES),--figures --figures-profile $(PROFILE)) $(BENCH_ARGS)
+
 lab: $(VENV)/.installed
-	$(BIN)/jupyter lab notebooks
+	$(BIN)/jupyter lab $(NOTEBOOK_DIR)
 
 clean-cache:
 	rm -rf $(PNF_CACHE)
 
 clean:
-	rm -rf reports/*.html reports/*.ipynb reports/.profile-*
+	rm -rf $(REPORTS)/*.html $(REPORTS)/*.ipynb $(REPORTS)/.profile-* $(REPORTS)/claims

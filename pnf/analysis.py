@@ -10,6 +10,7 @@ from collections import defaultdict
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown
+from scipy.ndimage import gaussian_filter
 
 import pnf
 from pnf.fields import ACTIVATIONS
@@ -130,3 +131,48 @@ def winners(results: list[Result], metric: str, lower_is_better: bool, epoch: in
         for activation, values in table.items()
     }
 
+
+
+def shade_occupancy(probability: np.ndarray, level: float = 0.5, from_minus_z: bool = False,
+                    light=(-0.3, 0.4, 1.0)) -> np.ndarray:
+    """A shaded RGB image `[R, R, 3]` in [0, 1] of the surface {probability = level} of
+    a grid `[R, R, R]` indexed (x, y, z), seen orthographically from +z (or from -z,
+    the grid turned half a turn about y; the Armadillo faces -z) with y up:
+    Lambertian shading with normals from the gradient of the grid smoothed by a
+    one-voxel Gaussian, white background."""
+    if from_minus_z:
+        probability = np.flip(probability, axis=(0, 2))
+    solid = probability >= level
+    hit = solid.any(axis=2)
+    depth = probability.shape[2] - 1 - np.argmax(solid[:, :, ::-1], axis=2)  # first solid voxel from +z
+    smooth = gaussian_filter(probability.astype(np.float64), 1.0)  # normals of a binary grid are blocky
+    gradient = np.stack(np.gradient(smooth), axis=-1)  # [R, R, R, 3]
+    rows, cols = np.nonzero(hit)
+    normals = -gradient[rows, cols, depth[rows, cols]]
+    normals /= np.linalg.norm(normals, axis=-1, keepdims=True) + 1e-12
+    direction = np.asarray(light, dtype=np.float64) / np.linalg.norm(light)
+    shade = np.ones(hit.shape)
+    shade[rows, cols] = 0.15 + 0.8 * np.clip(normals @ direction, 0.0, 1.0)
+    image = shade.T[::-1]  # rows: y from top to bottom, columns: x
+    return np.repeat(image[..., None], 3, axis=-1)
+
+
+ACTIVATION_LINESTYLE = {"gaussian": "-", "relu": "--", "sine": "-.", "wavelet": ":"}
+
+
+def plot_train_loss(ax, results: list[Result], steps_per_epoch: int = 1, xlabel: str = "epoch") -> None:
+    """Mean training loss of each epoch against steps (epoch × `steps_per_epoch`), one
+    curve per (activation, optimizer): color by optimizer, line style by activation."""
+    for (activation, optimizer), runs in group_by_setting(results).items():
+        finished = [r for r in runs if r.status == "ok"]
+        if not finished:
+            continue
+        steps = np.asarray(finished[0].history["epoch"]) * steps_per_epoch
+        loss = np.mean([r.history["train_loss"] for r in finished], axis=0)
+        ax.plot(steps, loss, label=label(activation, optimizer), linestyle=ACTIVATION_LINESTYLE.get(activation, "-"),
+                **OPTIMIZER_STYLE.get(optimizer, {}))
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("training loss (mean over the epoch)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()

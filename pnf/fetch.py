@@ -19,6 +19,13 @@ from pathlib import Path
 from pnf.data import data_dir
 
 SAPE = "https://raw.githubusercontent.com/MundVetter/SAPE/93b88136a777e9203c3110cdc553d34d0a1cc644"
+REMESHING = "https://raw.githubusercontent.com/Profactor/continuous-remeshing/2e556421a6096701519c4f106d4af1f0588e19dd"
+CORRESPONDENCE = "https://raw.githubusercontent.com/rohan-sawhney/correspondence/2f4ceb244ba234b9e5d194b7120ce5f37bb6f732"
+# NeRF-synthetic Lego (train split only). Its 100 PNGs (data/nerf_synthetic/lego/train/r_<i>.png,
+# 800x800 RGBA) have no recorded checksums: clone the repository at this commit and copy
+# them to nerf/lego/train/, which `pnf.data.scenes` reads as a Blender folder; the smaller
+# `nerf/lego/lego_train_<R>.npz` are built from them by `build_lego_npz.py` (data/SOURCES.md).
+SHOUXIEAI_NERF = "https://raw.githubusercontent.com/shouxieai/nerf/c56f8179fca38c84200e230e7cb1133f765ec998"
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,26 @@ FILES: list[Remote] = [
         "images/div2k_subset/test_data/image_014.jpg",
         f"{SAPE}/assets/natural_images/image_014.jpg",
         "c45675767b1eaf510932f2671f2a1fc49d59549d8eb9fa8db51d17e636798937",
+    ),
+    Remote(
+        "meshes/armadillo.obj",
+        f"{REMESHING}/data/armadillo.obj",
+        "fd25edd020bef63a5999073774ef4f0775d6ce96b7b17370e69019585f953508",
+    ),
+    Remote(
+        "meshes/bunny.obj",
+        f"{REMESHING}/data/bunny.obj",
+        "21135667b659696fda3b49871b04a11938cfd8c155612c29ca402ca2791b32a5",
+    ),
+    Remote(
+        "meshes/dragon.obj",
+        f"{CORRESPONDENCE}/data/dragon.obj",
+        "4af53808c59f86a5a69c40c6946d4a7bc85749a071c7f013503862b1e6c167fa",
+    ),
+    Remote(
+        "nerf/lego/transforms_train.json",
+        f"{SHOUXIEAI_NERF}/data/nerf_synthetic/lego/transforms_train.json",
+        "82d46cfbd405d7da8562b6fa75b6fb0631a3f941adf66f0c023acb8bf9ea273a",
     ),
 ]
 

@@ -28,6 +28,8 @@ def register(name: str):
 def make_task(config, device):
     """The task of a `RunConfig`, on `device`."""
     from pnf.tasks import image  # noqa: F401  (registers "image")
+    from pnf.tasks import occupancy  # noqa: F401  (registers "occupancy")
+    from pnf.tasks import nerf  # noqa: F401  (registers "nerf")
 
     if config.task not in TASKS:
         raise ValueError(f"unknown task {config.task!r}; registered: {', '.join(TASKS)}")

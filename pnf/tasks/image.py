@@ -57,8 +57,11 @@ def build(config, device) -> ImageFitting:
     return ImageFitting(image.pixels, device)
 
 
-def image_configs(settings, source: str, activations: list[str], optimizers: list[str]) -> list:
-    """RunConfigs of every activation × optimizer × seed at `settings` (an ImageProfile)."""
+def image_configs(
+    settings, source: str, activations: list[str], optimizers: list[str], optimizer_options: dict | None = None
+) -> list:
+    """RunConfigs of every activation × optimizer × seed at `settings` (an ImageProfile);
+    `optimizer_options` maps an optimizer to changes of its preset."""
     from pnf.runs import RunConfig
 
     return [
@@ -66,6 +69,7 @@ def image_configs(settings, source: str, activations: list[str], optimizers: lis
             task="image", activation=activation, optimizer=optimizer, data=source,
             resolution=settings.resolution, epochs=settings.epochs, batch_size=settings.batch_size,
             seed=seed, eval_every=settings.eval_every, snapshot_epochs=(settings.snapshot_epoch,),
+            optimizer_options=(optimizer_options or {}).get(optimizer, {}),
         )
         for activation in activations
         for optimizer in optimizers
