@@ -24,7 +24,7 @@ OTHER_NOTEBOOKS := curvature explore
 NOTEBOOKS := $(IMAGE_NOTEBOOKS) $(BOCC_NOTEBOOKS) $(NERF_NOTEBOOKS) $(OTHER_NOTEBOOKS)
 
 PNF_SOURCES := $(shell find pnf -name '*.py' 2>/dev/null)
-REPORT_DEPS := $(PNF_SOURCES) $(REPORTS)/.profile-$(PROFILE) $(VENV)/.installed $(wildcard $(PNF_DATA)/*)
+REPORT_DEPS := $(PNF_SOURCES) pnf/templates/offline.html.j2 $(REPORTS)/.profile-$(PROFILE) $(VENV)/.installed $(wildcard $(PNF_DATA)/*)
 html = $(1:%=$(REPORTS)/%.html)
 
 .PHONY: figures image-exp bocc-exp nerf-exp test browser data bench lab env clean-cache clean
@@ -51,11 +51,13 @@ $(REPORTS)/.profile-$(PROFILE):
 	touch $@
 
 # Execute with Papermill (a failing cell fails make with its traceback and leaves no
-# HTML), keep the executed notebook beside the HTML, hide code cells in the HTML.
+# HTML), keep the executed notebook beside the HTML, hide code cells in the HTML, and
+# load nothing from CDNs (pnf/templates/offline.html.j2), so reports read offline.
 $(REPORTS)/%.html: $(NOTEBOOK_DIR)/%.ipynb $(REPORT_DEPS)
 	rm -f $@ $(REPORTS)/index.html
 	cd $(NOTEBOOK_DIR) && $(BIN)/papermill --log-output --no-progress-bar $*.ipynb $(PNF_REPORTS)/$*.ipynb -p profile $(PROFILE)
-	$(BIN)/jupyter nbconvert --log-level WARN --to html --no-input $(REPORTS)/$*.ipynb --output-dir $(REPORTS)
+	$(BIN)/jupyter nbconvert --log-level ERROR --to html --no-input --template-file $(CURDIR)/pnf/templates/offline.html.j2 \
+	  $(REPORTS)/$*.ipynb --output-dir $(REPORTS)
 
 $(REPORTS)/index.html: $(wildcard $(REPORTS)/*.ipynb) $(PNF_SOURCES) $(VENV)/.installed
 	$(BIN)/python -m pnf.index $(REPORTS)

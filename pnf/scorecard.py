@@ -23,6 +23,7 @@ from pathlib import Path
 from pnf import paper
 
 VERDICTS = ("reproduced", "ordering reproduced", "not reproduced", "not run")
+NAMES = {"esgd": "ESGD", "adam": "Adam"}
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def _image_mse_claim(activation: str) -> Claim:
     loser = "adam" if winner == "esgd" else "esgd"
     return Claim(
         id=f"image-{activation}-final-mse", figure="README plots", report="image_convergence",
-        statement=f"{activation}: {winner.upper()} ends below {loser.upper()} in MSE (epoch 200)",
+        statement=f"{activation}: {NAMES[winner]} ends below {NAMES[loser]} in MSE (epoch 200)",
         better=winner, worse=loser, higher_is_better=False, unit="MSE", source=paper.IMAGE_FINAL_MSE["source"],
         paper={o: values[activation, o] for o in ("adam", "esgd")}, tolerance=2.0, tolerance_is_factor=True,
     )

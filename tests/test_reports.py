@@ -42,7 +42,8 @@ def test_every_notebook_becomes_a_report(tiny_reports, notebook):
     errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert page.exists() and not errors
     text = page.read_text()
-    assert 'class="jp-InputArea' not in text  # code cells hidden
+    assert "highlight hl-ipython3" not in text  # code cells hidden
+    assert "cdnjs" not in text and "unpkg" not in text  # nothing loaded from CDNs
 
 
 def test_the_index_has_a_scorecard_row_per_claim(tiny_reports):
@@ -57,6 +58,7 @@ def test_a_failing_notebook_fails_make_with_its_traceback_and_leaves_no_html(tmp
     notebooks.mkdir()
     reports.mkdir()
     notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     parameters = nbformat.v4.new_code_cell('profile = "quick"')
     parameters.metadata["tags"] = ["parameters"]
     notebook.cells = [parameters, nbformat.v4.new_code_cell("ratio = 1 / 0")]
