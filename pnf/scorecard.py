@@ -116,18 +116,20 @@ def reports_dir() -> Path:
 
 
 def record(claim_id: str, measured: dict, profile: str, paper_data: bool, data: str,
-           diverged: list[str] = ()) -> dict:
+           diverged: list[str] = (), paper_scale: bool | None = None) -> dict:
     """Store what a report measured for a claim. `measured` maps each of the claim's
     settings to (mean, half-range, seeds); `paper_data` says whether the data is the
-    paper's own; `diverged` names settings whose runs diverged. Returns the record,
-    with its verdict."""
+    paper's own; `diverged` names settings whose runs diverged; `paper_scale` whether
+    the measurement was taken at the paper's settings (default: the `paper` profile;
+    a reduced profile can be at them early in training). Returns the record, with its
+    verdict."""
     claim = CLAIMS_BY_ID[claim_id]
     entry = {
         "claim": claim_id,
         "values": {key: list(value) for key, value in measured.items()},
         "profile": profile,
         "data": data,
-        "comparable": profile == "paper" and paper_data,
+        "comparable": (profile == "paper" if paper_scale is None else paper_scale) and paper_data,
         "diverged": list(diverged),
     }
     entry["verdict"] = verdict(claim, entry)
