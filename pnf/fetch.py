@@ -33,7 +33,7 @@ class Remote:
     """A file of the data folder: where it comes from and its sha256."""
 
     path: str  # relative to the data folder
-    url: str
+    url: str | None  # None: no download exists; only a mirror has it (built by hand)
     sha256: str
 
 
@@ -58,6 +58,8 @@ FILES: list[Remote] = [
         f"{CORRESPONDENCE}/data/dragon.obj",
         "4af53808c59f86a5a69c40c6946d4a7bc85749a071c7f013503862b1e6c167fa",
     ),
+    Remote("nerf/lego/lego_train_100.npz", None, "b53b5ce743cd5be21a1e4c1ad5f87fe7992fcf444240d50dec34caf9e4a245fc"),
+    Remote("nerf/lego/lego_train_200.npz", None, "39be5347f16e13a9758dfd5b66744a125e66ca1dc00bcb27a83fc8ebe46f9f98"),
     Remote(
         "nerf/lego/transforms_train.json",
         f"{SHOUXIEAI_NERF}/data/nerf_synthetic/lego/transforms_train.json",
@@ -84,6 +86,8 @@ def fetch(remote: Remote, folder: Path, mirror: Path | None) -> str:
     if mirror is not None and (mirror / remote.path).exists():
         shutil.copyfile(mirror / remote.path, partial)
         how = f"copied from {mirror}"
+    elif remote.url is None:
+        raise OSError("no download exists; build it from the Lego PNGs (see pnf/fetch.py) or set PNF_DATA_MIRROR")
     else:
         with urllib.request.urlopen(remote.url, timeout=60) as response, open(partial, "wb") as out:
             shutil.copyfileobj(response, out)
