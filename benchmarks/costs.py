@@ -15,7 +15,7 @@ from pnf.data.images import EMBEDDED_IMAGE, load_image
 from pnf.fields import ACTIVATIONS
 from pnf.optim import OPTIMIZERS, make_optimizer
 from pnf.tasks.image import ImageFitting
-from pnf.train import _train_epoch
+from pnf.train import train_epoch
 
 
 def max_rss_bytes() -> int:
@@ -38,7 +38,7 @@ def measure(optimizer: str, activation: str, pixels: torch.Tensor, size: Size, d
     seconds = []
     for epoch in range(1, size.epochs + 1):
         started = time.perf_counter()
-        _train_epoch(model, opt, task, epoch, size.batch_size, generator)
+        train_epoch(model, opt, task, epoch, size.batch_size, generator)
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         seconds.append(time.perf_counter() - started)

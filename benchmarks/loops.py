@@ -11,7 +11,7 @@ from benchmarks.common import Size, Table, interleaved
 from pnf.data.images import EMBEDDED_IMAGE, load_image
 from pnf.optim import make_optimizer
 from pnf.tasks.image import ImageFitting
-from pnf.train import _train_epoch
+from pnf.train import optimizer_step, train_epoch
 
 ACTIVATION = "sine"  # the cheapest model step, so the data-loading share shows most
 
@@ -19,15 +19,7 @@ ACTIVATION = "sine"  # the cheapest model step, so the data-loading share shows 
 def dataloader_epoch(model, optimizer, task, loader) -> None:
     """An epoch as the paper's code runs it: batches from a shuffled DataLoader."""
     for x, y in loader:
-        x, y = x.to(task.device), y.to(task.device)
-
-        def closure(create_graph: bool = False):
-            optimizer.zero_grad(set_to_none=True)
-            loss = task.loss(model(x), y)
-            loss.backward(create_graph=create_graph)
-            return loss
-
-        optimizer.step(closure)
+        optimizer_step(model, optimizer, task.loss, x.to(task.device), y.to(task.device))
 
 
 def randperm_batches(task, batch_size: int, generator) -> None:
@@ -51,7 +43,7 @@ def run(size: Size, dev: torch.device) -> list[Table]:
                         shuffle=True, generator=loader_generator)
     repeats = max(3, size.repeats // 3)
     t = interleaved({
-        "ours": lambda: _train_epoch(ours_model, ours_opt, task, 1, size.batch_size, generator),
+        "ours": lambda: train_epoch(ours_model, ours_opt, task, 1, size.batch_size, generator),
         "paper": lambda: dataloader_epoch(paper_model, paper_opt, task, loader),
         "ours data": lambda: randperm_batches(task, size.batch_size, generator),
         "paper data": lambda: [(x.to(dev), y.to(dev)) for x, y in loader],

@@ -15,6 +15,7 @@ from benchmarks.common import Size, Table, interleaved
 from pnf.fields import ACTIVATIONS, make_field
 from pnf.optim import OPTIMIZERS, make_optimizer
 from pnf.optim.curvature import hessian_vector_products, rademacher_like
+from pnf.train import optimizer_step
 
 
 def field_and_batch(activation: str, size: Size, dev: torch.device, batch_size: int | None = None):
@@ -29,14 +30,7 @@ def field_and_batch(activation: str, size: Size, dev: torch.device, batch_size: 
 
 def stepper(model, optimizer, x, y):
     """One `optimizer.step(closure)` exactly as `pnf.train` drives it."""
-
-    def closure(create_graph: bool = False):
-        optimizer.zero_grad(set_to_none=True)
-        loss = F.mse_loss(model(x), y)
-        loss.backward(create_graph=create_graph)
-        return loss
-
-    return lambda: optimizer.step(closure)
+    return lambda: optimizer_step(model, optimizer, F.mse_loss, x, y)
 
 
 def refreshes(steps: int, warmup: int, every: int) -> int:

@@ -34,6 +34,7 @@ from torch.func import functional_call, hessian, jacrev, vmap
 from pnf.data.images import load_image, pixel_grid
 from pnf.fields import make_field
 from pnf.optim import make_optimizer
+from pnf.train import optimizer_step
 
 EIGEN_FLOOR = 1e-10  # relative floor of |eigenvalues| counted in a condition number
 SCALE_FLOOR = 1e-12  # preconditioner entries below this fraction of their largest are raised to it
@@ -177,15 +178,7 @@ def train_steps(model, optimizer, patch: Patch, steps: int, batch_size: int, see
     generator = torch.Generator().manual_seed(seed)
     for _ in range(steps):
         batch = torch.randperm(len(patch.coords), generator=generator)[:batch_size]
-        x, y = patch.coords[batch], patch.colors[batch]
-
-        def closure(create_graph: bool = False):
-            optimizer.zero_grad(set_to_none=True)
-            loss = F.mse_loss(model(x), y)
-            loss.backward(create_graph=create_graph)
-            return loss
-
-        optimizer.step(closure)
+        optimizer_step(model, optimizer, F.mse_loss, patch.coords[batch], patch.colors[batch])
 
 
 def optimizer_state(optimizer: torch.optim.Optimizer, model: torch.nn.Module, key: str) -> torch.Tensor:

@@ -80,7 +80,7 @@ def train(
                initial=first_epoch - 1, total=epochs)
     for epoch in bar:
         started = time.perf_counter()
-        losses = _train_epoch(model, optimizer, task, epoch, batch_size, generator)
+        losses = train_epoch(model, optimizer, task, epoch, batch_size, generator)
         history.seconds.append(time.perf_counter() - started)
         finite = torch.isfinite(losses)
         if not finite.all():
@@ -101,21 +101,26 @@ def train(
     return history
 
 
-def _train_epoch(model, optimizer, task, epoch: int, batch_size: int, generator) -> torch.Tensor:
+def train_epoch(model, optimizer, task, epoch: int, batch_size: int, generator) -> torch.Tensor:
     """One pass over the task's data for this epoch; the mini-batch losses `[steps]`."""
     inputs, targets = task.epoch_data(epoch, generator)
     order = torch.randperm(len(inputs), generator=generator, device=generator.device).to(inputs.device)
     losses = torch.empty(math.ceil(len(inputs) / batch_size), device=inputs.device)
     for i, start in enumerate(range(0, len(inputs), batch_size)):
         batch = order[start : start + batch_size]
-        x, y = inputs[batch], targets[batch]
-
-        def closure(create_graph: bool = False) -> torch.Tensor:
-            optimizer.zero_grad(set_to_none=True)
-            loss = task.loss(model(x), y)
-            loss.backward(create_graph=create_graph)
-            return loss
-
-        losses[i] = optimizer.step(closure).detach()
+        losses[i] = optimizer_step(model, optimizer, task.loss, inputs[batch], targets[batch])
     return losses
 
+
+def optimizer_step(model, optimizer, loss_fn, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """One step of any optimizer on the mini-batch (x, y), the way every pnf run drives it:
+    `optimizer.step(closure)`, whose closure lets a curvature optimizer ask for the graph.
+    Returns the mini-batch loss, detached."""
+
+    def closure(create_graph: bool = False) -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward(create_graph=create_graph)
+        return loss
+
+    return optimizer.step(closure).detach()
