@@ -14,7 +14,7 @@ from torch.func import functional_call, grad, jvp
 from benchmarks.common import Size, Table, interleaved
 from pnf.fields import ACTIVATIONS, make_field
 from pnf.optim import OPTIMIZERS, make_optimizer
-from pnf.optim.curvature import hessian_vector_products, rademacher_like
+from pnf.optim.hutchinson import hessian_vector_products, rademacher_like
 from pnf.train import optimizer_step
 
 
@@ -132,7 +132,7 @@ def hvp_methods(size: Size, dev: torch.device) -> Table:
                            t["double"] / t["grad"], t["forward"] / t["grad"], faster, error / scale])
     table.notes += [
         "Both variants return the gradient and Hv for one Rademacher v; target ≤ 2.5× a gradient step.",
-        "Double backward is `loss.backward(create_graph=True)` then `pnf.optim.curvature.hessian_vector_products` "
+        "Double backward is `loss.backward(create_graph=True)` then `pnf.optim.hutchinson.hessian_vector_products` "
         "(ESGD's path); forward-over-reverse is `torch.func.jvp(torch.func.grad(loss), ...)` with `functional_call`.",
     ]
     return table

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from pnf.optim import OPTIMIZERS, make_optimizer
-from pnf.optim.curvature import hessian_vector_products, rademacher_like
+from pnf.optim.hutchinson import hessian_vector_products, rademacher_like
 from pnf.optim.kfac import KFACAdam, kfac_factors
 
 torch.set_num_threads(1)

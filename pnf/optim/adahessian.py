@@ -14,13 +14,14 @@ The two variants differ only in the statistic averaged into D:
 We write this ourselves rather than wrap `pytorch_optimizer.AdaHessian`: that one
 averages `(v ⊙ Hv)²` only (no Jacobi variant) and draws its own vectors, while ours
 shares the Hutchinson machinery, the closure protocol and the seeded generator with
-ESGD (`pnf.optim.curvature`). The paper code's weight decay (0 in its runs) is taken
+ESGD (`pnf.optim.hutchinson`). The paper code's weight decay (0 in its runs) is taken
 decoupled, as in ESGD.
 """
 
 import torch
 
 from pnf.optim.esgd import ESGD
+from pnf.optim.registry import OptimizerSpec, register
 
 CURVATURES = ("equilibration", "jacobi")
 
@@ -61,3 +62,10 @@ class AdaHessian(ESGD):
             super().accumulate_curvature(average, hv, v, beta2)
         else:
             average.mul_(beta2).add_((v * hv).abs_(), alpha=1 - beta2)
+
+
+PRESET = {"lr": 0.15, "betas": (0.9, 0.999), "eps": 1e-4}
+register("adahessian", OptimizerSpec(AdaHessian, {**PRESET, "curvature": "equilibration"}, {"relu": {"lr": 0.1}},
+                                     label="AdaHessian", seeded=True))
+register("adahessian_j", OptimizerSpec(AdaHessian, {**PRESET, "curvature": "jacobi"}, {"relu": {"lr": 0.1}},
+                                       label="AdaHessian (Jacobi)", seeded=True))

@@ -14,7 +14,7 @@ and the effective learning rate grows (about 2x by t = 25,600). That is the defa
 correction counts refreshes (`bias_correction="refreshes"`).
 
 The Hessian-vector product comes from a double backward through the closure
-(`pnf.optim.curvature`), which must accept `create_graph`::
+(`pnf.optim.hutchinson`), which must accept `create_graph`::
 
     def closure(create_graph=False):
         optimizer.zero_grad()
@@ -32,13 +32,14 @@ import math
 
 import torch
 
-from pnf.optim.curvature import CurvatureOptimizer
+from pnf.optim.hutchinson import CurvatureOptimizer
+from pnf.optim.registry import OptimizerSpec, register
 
 
 class ESGD(CurvatureOptimizer):
     """Equilibrated SGD with momentum; see the module docstring for the update.
     The Rademacher vectors, the closure protocol and the generator in `state_dict`
-    come from `pnf.optim.curvature.CurvatureOptimizer`.
+    come from `pnf.optim.hutchinson.CurvatureOptimizer`.
 
     Args:
         params: parameters or parameter groups.
@@ -136,3 +137,9 @@ class ESGD(CurvatureOptimizer):
         self.steps = counters["steps"]
         self.refreshes = counters["refreshes"]
         self.steps_since_refresh = counters["steps_since_refresh"]
+
+
+register("esgd", OptimizerSpec(
+    ESGD, {"lr": 0.15, "betas": (0.9, 0.999), "eps": 1e-4, "update_d_every": 100, "d_warmup": 50},
+    {"relu": {"lr": 0.1}}, label="ESGD", seeded=True,
+))

@@ -27,6 +27,8 @@ registered optimizer that declares `needs_model`.
 import torch
 from torch import nn
 
+from pnf.optim.registry import OptimizerSpec, register
+
 
 def kfac_factors(inputs: torch.Tensor, output_grads: torch.Tensor, bias: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """K-FAC factors of a linear layer from one mini-batch.
@@ -162,3 +164,7 @@ class KFACAdam(torch.optim.Adam):
         super().load_state_dict(state_dict)
         self.steps = kfac["steps"]
         self.inverses = {i: tuple(t.clone() for t in pair) for i, pair in kfac["inverses"].items()}
+
+
+register("kfac_adam", OptimizerSpec(KFACAdam, {"lr": 1e-4, "damping": 0.1, "update_freq": 100}, {"relu": {"lr": 1e-3}},
+                                    label="K-FAC + Adam", needs_model=True))

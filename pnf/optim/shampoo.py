@@ -17,6 +17,8 @@ optimizer, load a *copy* of a state_dict (what `torch.save`/`torch.load` gives).
 from pytorch_optimizer import ScalableShampoo
 from pytorch_optimizer.optimizer.utils.graft import LayerWiseGrafting
 
+from pnf.optim.registry import OptimizerSpec, register
+
 
 class Shampoo(ScalableShampoo):
     """Shampoo with the paper code's settings; `lr` 0.1 and `momentum` 0.9 (Nesterov)."""
@@ -46,3 +48,6 @@ class Shampoo(ScalableShampoo):
     def add_param_group(self, param_group: dict) -> None:
         """Every group sums its statistics (β2 = 1), keeping its own momentum."""
         super().add_param_group({**param_group, "betas": (param_group.get("betas", self.defaults["betas"])[0], 1.0)})
+
+
+register("shampoo", OptimizerSpec(Shampoo, {"lr": 0.1}, label="Shampoo"))

@@ -88,7 +88,7 @@ class CurvatureOptimizer(torch.optim.Optimizer):
             raise RuntimeError(
                 f"{name}.step needs a closure(create_graph=False) that zeroes the gradients, "
                 "computes the loss, calls loss.backward(create_graph=create_graph) and "
-                "returns the loss; see pnf.optim.curvature"
+                "returns the loss; see pnf.optim.hutchinson"
             )
         refresh = self.curvature_due()
         with torch.enable_grad(), warnings.catch_warnings():
