@@ -13,9 +13,10 @@ import sys
 import time
 from dataclasses import replace
 
-from pnf.profiles import PROFILES, get_profile
-from pnf.runs import cache_dir, run, run_all
-from pnf.sweeps import SWEEPS, grid
+from pnf.executors import EXECUTORS, run_all
+from pnf.profiles import PROFILES
+from pnf.runs import cache_dir, run
+from pnf.tasks import TASKS, get_task, grid
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     one = commands.add_parser("run", help="train one config (or load it from the cache)")
-    one.add_argument("--task", required=True, choices=sorted(SWEEPS))
+    one.add_argument("--task", required=True, choices=sorted(TASKS))
     one.add_argument("--activation", required=True)
     one.add_argument("--optimizer", required=True)
     one.add_argument("--seed", type=int, default=0)
@@ -35,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
 
     sweep = commands.add_parser("sweep", help="compute a profile's grid into the cache")
     sweep.add_argument("profile", choices=sorted(PROFILES))
-    sweep.add_argument("--family", action="append", choices=sorted(SWEEPS), help="default: all")
-    sweep.add_argument("--executor", choices=["inline", "pool", "local", "slurm"],
+    sweep.add_argument("--family", action="append", choices=sorted(TASKS), help="a task (default: all)")
+    sweep.add_argument("--executor", choices=EXECUTORS,
                        help="default: PNF_EXECUTOR, else inline")
 
     listing = commands.add_parser("cache", help="list cached runs (size, config, age)")
@@ -47,10 +48,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_one(args) -> int:
-    template = SWEEPS[args.task](get_profile(args.profile))[0]
+    task = get_task(args.task)
+    template = task.configs(task.settings_for(args.profile), task.default_source(), [args.activation],
+                            [args.optimizer])[0]
     options = {key: json.loads(value) for key, value in (o.split("=", 1) for o in args.option)}
-    config = replace(template, activation=args.activation, optimizer=args.optimizer, seed=args.seed,
-                     epochs=args.epochs or template.epochs, optimizer_options=options)
+    config = replace(template, seed=args.seed, epochs=args.epochs or template.epochs, optimizer_options=options)
     result = run(config)
     metric = sorted(result.history.get("metrics", {}))
     summary = {name: result.final(name) for name in metric} if result.status == "ok" else {}
@@ -64,7 +66,7 @@ def run_sweep(args) -> int:
     if args.executor:
         os.environ["PNF_EXECUTOR"] = args.executor
     os.environ["PNF_PROFILE"] = args.profile
-    configs = grid(get_profile(args.profile), args.family)
+    configs = grid(args.profile, args.family)
     results = run_all(configs)
     diverged = [r.config.label for r in results if r.status != "ok"]
     print(f"{len(results)} runs in {cache_dir()}; diverged: {', '.join(diverged) or 'none'}")

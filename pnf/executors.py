@@ -9,19 +9,44 @@
   the partition. The cache (`PNF_CACHE`) must be on a filesystem the nodes share.
 - `local`: submitit's local executor: the same code path as `slurm`, without a cluster.
 
-Every executor leaves its results in the shared cache; the caller then only loads.
+Every executor leaves its results in the shared cache; `run_all` then only loads.
 """
 
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
-from pnf.profiles import get_profile
-from pnf.runs import Result, RunConfig, cache_dir, run
+from pnf.config import RunConfig
+from pnf.profiles import PROFILES, check_profile
+from pnf.runs import Result, cache_dir, is_cached, run
 
 EXECUTORS = ("inline", "pool", "local", "slurm")
+
+
+@dataclass(frozen=True)
+class SlurmSettings:
+    """Resources of one run as a SLURM job."""
+
+    partition: str = "gpu"
+    gpus: int = 1
+    cpus: int = 4
+    time_min: int = 24 * 60
+    parallel_jobs: int = 64  # array jobs at once
+
+
+SLURM = {name: SlurmSettings() for name in PROFILES}  # one job's resources, the same at every profile
+
+
+def run_all(configs: list[RunConfig], progress: bool = True) -> list[Result]:
+    """Results of all `configs`: the missing ones are computed by the executor that
+    `PNF_EXECUTOR` names, then everything is read from the cache (diverged runs,
+    never cached, come back as computed)."""
+    pending = [config for config in configs if not is_cached(config)]
+    fresh = execute(pending, progress=progress) if pending else {}
+    return [fresh[c.key()] if c.key() in fresh and fresh[c.key()].status != "ok" else run(c) for c in configs]
 
 
 def execute(configs: list[RunConfig], kind: str | None = None, progress: bool = True) -> dict[str, Result]:
@@ -70,7 +95,7 @@ def _submitit(configs: list[RunConfig], kind: str, bar) -> list[Result]:
         executor = submitit.LocalExecutor(folder=folder)
         executor.update_parameters(timeout_min=60)
     else:
-        slurm = get_profile(os.environ.get("PNF_PROFILE", "paper")).slurm
+        slurm = SLURM[check_profile(os.environ.get("PNF_PROFILE", "paper"))]
         executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
         executor.update_parameters(
             slurm_partition=os.environ.get("PNF_SLURM_PARTITION", slurm.partition),

@@ -9,47 +9,29 @@ reconstruction only at its snapshot epochs and its last one; the explorer shows 
 latest kept snapshot at or before the chosen epoch (epoch 0: none) and says which.
 """
 
-from dataclasses import dataclass, replace
-from typing import Callable
+from dataclasses import replace
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pnf.data.images import default_image_source
+from pnf.config import RunConfig
 from pnf.device import default_device
 from pnf.fields import ACTIVATIONS
 from pnf.optim import OPTIMIZERS
-from pnf.runs import RunConfig, Result, run
-from pnf.tasks import TASKS, make_task
-from pnf.tasks.image import image_configs
-
-
-@dataclass(frozen=True)
-class TaskView:
-    """How the explorer builds and shows runs of one registered task: `configs(settings,
-    source, activations, optimizers)` as the task's reports build them, the profile
-    section with its settings, the data source, and the metric drawn as curves."""
-
-    configs: Callable
-    section: str
-    source: Callable[[], str]
-    curve_metric: str
-    log_scale: bool = True
-
-
-VIEWS = {"image": TaskView(image_configs, "image", default_image_source, "mse")}
+from pnf.runs import Result, run
+from pnf.tasks import TASKS, get_task, make_task
 
 
 def explorable_tasks() -> list[str]:
-    """Registered tasks (`pnf.tasks.TASKS`) that have a view here."""
-    return [name for name in VIEWS if name in TASKS]
+    """Registered tasks whose record says the explorer can show them."""
+    return [name for name, task in TASKS.items() if task.explorable]
 
 
-def explorer_config(profile, task: str, activation: str, optimizer: str, lr_scale: float = 1.0) -> RunConfig:
+def explorer_config(profile: str, task: str, activation: str, optimizer: str, lr_scale: float = 1.0) -> RunConfig:
     """The run of `optimizer` on `activation`'s field for `task` at `profile` (seed 0):
     the reports' own config, with the learning rate multiplied by `lr_scale` when it is not 1."""
-    view = VIEWS[task]
-    config = view.configs(getattr(profile, view.section), view.source(), [activation], [optimizer])[0]
+    record = get_task(task)
+    config = record.configs(record.settings_for(profile), record.default_source(), [activation], [optimizer])[0]
     if lr_scale == 1.0:
         return config
     preset = OPTIMIZERS[optimizer].hyperparameters(activation)["lr"]
@@ -105,24 +87,23 @@ def _show(ax, image: np.ndarray, title: str) -> None:
     ax.axis("off")
 
 
-def render(profile, task: str, activation: str, optimizers: list[str], lr_scale: float, epoch: int,
+def render(profile: str, task: str, activation: str, optimizers: list[str], lr_scale: float, epoch: int,
            progress: bool = True):
     """Load (or compute, with a progress bar) the chosen runs and draw them at `epoch`."""
     configs = [explorer_config(profile, task, activation, optimizer, lr_scale) for optimizer in optimizers]
     results = [run(config, progress=progress) for config in configs]
     target = make_task(configs[0], default_device()).target()
-    view = VIEWS[task]
-    return plot(results, epoch, target, view.curve_metric, view.log_scale)
+    return plot(results, epoch, target, get_task(task).curve_metric)
 
 
-def build_explorer(profile, defaults: dict):
+def build_explorer(profile: str, defaults: dict):
     """ipywidgets controls over `render` (`defaults`: its keyword arguments but `profile`);
     changing one redraws in the returned box's output area (the notebook draws the
     defaults once itself, statically, so that a headless report shows them)."""
     import ipywidgets as widgets
     from IPython.display import display
 
-    epochs = getattr(profile, VIEWS[defaults["task"]].section).epochs
+    epochs = get_task(defaults["task"]).settings_for(profile).epochs
     controls = {
         "task": widgets.Dropdown(options=explorable_tasks(), value=defaults["task"], description="task"),
         "activation": widgets.Dropdown(options=[(a.label, n) for n, a in ACTIVATIONS.items()],

@@ -14,7 +14,6 @@ that changes what runs compute (a loss, a metric, a default): results of older c
 are then recomputed, not mixed in.
 """
 
-import hashlib
 import json
 import os
 import platform
@@ -30,40 +29,11 @@ import torch
 
 import pnf
 from pnf.checkpoint import Checkpoints
+from pnf.config import RunConfig
 from pnf.device import default_device, describe, seeded_generator
 from pnf.optim import make_optimizer
 from pnf.tasks import make_task
 from pnf.train import Diverged, train
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """One training run. `resolution` is the task's working size (image side in
-    pixels, or the side of an occupancy grid); `*_options` change the paper presets of
-    the optimizer, the field and the task."""
-
-    task: str
-    activation: str
-    optimizer: str
-    data: str
-    resolution: int
-    epochs: int
-    batch_size: int
-    seed: int = 0
-    eval_every: int = 1
-    snapshot_epochs: tuple = ()
-    optimizer_options: dict = field(default_factory=dict)
-    field_options: dict = field(default_factory=dict)
-    task_options: dict = field(default_factory=dict)  # task-specific settings (e.g. sampling)
-
-    def key(self) -> str:
-        """The cache key: a hash of every field and of the results version."""
-        payload = json.dumps({"config": asdict(self), "results_version": pnf.RESULTS_VERSION}, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:20]
-
-    @property
-    def label(self) -> str:
-        return f"{self.task}/{self.activation}/{self.optimizer}/seed{self.seed}"
 
 
 @dataclass
@@ -124,16 +94,6 @@ def run(config: RunConfig, progress: bool = True) -> Result:
         save(result, entry)
     checkpoints.clear()
     return result
-
-
-def run_all(configs: list[RunConfig], progress: bool = True) -> list[Result]:
-    """Results of all `configs`: the missing ones are computed by the executor that
-    `PNF_EXECUTOR` names (see `pnf.executors`), then everything is read from the cache."""
-    from pnf.executors import execute
-
-    pending = [config for config in configs if not is_cached(config)]
-    fresh = execute(pending, progress=progress) if pending else {}
-    return [fresh[c.key()] if c.key() in fresh and fresh[c.key()].status != "ok" else run(c) for c in configs]
 
 
 def compute(config: RunConfig, progress: bool = True, checkpoints: Checkpoints | None = None) -> Result:

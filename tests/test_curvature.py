@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from pnf import curvature
+from pnf import hessian_spectra as curvature
 from pnf.data.images import pixel_grid
 from pnf.fields import make_field
-from pnf.profiles import get_profile
 
 torch.set_num_threads(1)
 
@@ -104,7 +103,7 @@ def test_log_correlation_is_one_for_a_power_law_and_ignores_zeros():
 
 
 def test_analyse_field_at_tiny_profile_reports_finite_curvature():
-    settings = replace(get_profile("tiny").curvature, train_steps=60)
+    settings = replace(curvature.SETTINGS["tiny"], train_steps=60)
     generator = torch.Generator().manual_seed(0)
     patch = curvature.Patch(pixel_grid(6, 6), torch.rand(36, 3, generator=generator))
     result = curvature.analyse_field("sine", patch, settings)

@@ -3,24 +3,21 @@
 import numpy as np
 
 from pnf import explore
-from pnf.data.images import default_image_source
-from pnf.profiles import get_profile
 from pnf.runs import Result
-from pnf.tasks.image import image_configs
+from pnf.tasks.image import IMAGE
 
 
 def test_explorer_config_is_the_reports_config_at_lr_scale_one():
-    profile = get_profile("quick")
-    config = explore.explorer_config(profile, "image", "sine", "esgd")
-    reports = image_configs(profile.image, default_image_source(), ["sine"], ["esgd"])[0]
+    config = explore.explorer_config("quick", "image", "sine", "esgd")
+    reports = IMAGE.configs(IMAGE.settings_for("quick"), IMAGE.default_source(), ["sine"], ["esgd"])[0]
     assert config == reports and config.key() == reports.key()
-    scaled = explore.explorer_config(profile, "image", "relu", "esgd", lr_scale=2.0)
+    scaled = explore.explorer_config("quick", "image", "relu", "esgd", lr_scale=2.0)
     assert scaled.optimizer_options == {"lr": 0.2}  # ESGD's ReLU(PE) preset 0.1, doubled
     assert scaled.key() != config.key()
 
 
 def test_snapshot_at_takes_the_latest_kept_epoch_not_after_the_chosen_one():
-    config = explore.explorer_config(get_profile("tiny"), "image", "sine", "adam")
+    config = explore.explorer_config("tiny", "image", "sine", "adam")
     snapshots = {1: np.zeros((2, 2, 3)), 10: np.ones((2, 2, 3))}
     result = Result(config, "ok", {}, snapshots)
     assert explore.snapshot_at(result, 0) is None

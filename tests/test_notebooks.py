@@ -1,21 +1,22 @@
 """Notebooks are committed clean, with one `parameters` cell that matches the profiles.
 (Their execution is tested end to end in test_reports.py, through `make figures`.)"""
 
-from dataclasses import fields, is_dataclass
+from dataclasses import fields
 from pathlib import Path
 
 import nbformat
 import papermill
 import pytest
 
-from pnf.profiles import PAPER
+from pnf.hessian_spectra import SETTINGS as CURVATURE
+from pnf.tasks import TASKS
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 # what a notebook may choose besides profile settings: which data, and the explorer's widget defaults
 DATA_CHOICES = {"data_dir", "mesh", "scene", "seed"}
 EXPLORER_CHOICES = {"task", "activation", "optimizers", "lr_scale", "epoch"}
-PROFILE_FIELDS = {f.name for section in fields(PAPER) if is_dataclass(getattr(PAPER, section.name))
-                  for f in fields(getattr(PAPER, section.name))}
+SECTIONS = [task.settings["paper"] for task in TASKS.values()] + [CURVATURE["paper"]]
+PROFILE_FIELDS = {f.name for section in SECTIONS for f in fields(section)}
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)

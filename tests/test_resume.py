@@ -12,9 +12,8 @@ import pytest
 
 from pnf import runs
 from pnf.checkpoint import Checkpoints
-from pnf.executors import execute
-from pnf.profiles import get_profile
-from pnf.sweeps import image_grid
+from pnf.executors import execute, run_all
+from pnf.tasks import grid
 
 
 @pytest.fixture
@@ -25,7 +24,7 @@ def cache(tmp_path, monkeypatch):
 
 
 def tiny(epochs=6, **changes):
-    config = [c for c in image_grid(get_profile("tiny")) if c.activation == "sine" and c.optimizer == "esgd"][0]
+    config = [c for c in grid("tiny", ["image"]) if c.activation == "sine" and c.optimizer == "esgd"][0]
     return replace(config, epochs=epochs, **changes)
 
 
@@ -95,7 +94,7 @@ def test_submitit_local_executor_fills_the_cache_that_notebooks_read(cache, monk
         raise AssertionError("aggregation trained instead of reading the cache")
 
     monkeypatch.setattr(runs, "compute", no_training)
-    aggregated = runs.run_all(configs, progress=False)
+    aggregated = run_all(configs, progress=False)
     assert [r.config.seed for r in aggregated] == [0, 1]
     assert aggregated[0].history["train_loss"] != aggregated[1].history["train_loss"]
 

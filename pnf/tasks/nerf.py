@@ -5,8 +5,9 @@ iterations (its code for this task is not released). Our choices, where it is si
 - an *epoch* is `ITERATIONS_PER_EPOCH` = 100 iterations, each on `batch_size` rays
   drawn without replacement from all training pixels (paper: 2,000 epochs);
 - the field is `pnf.fields.make_field` on normalised positions `[M, 3] -> [M, 4]`
-  (density, RGB); `NERF_FIELD` holds the preset a third-party reimplementation
-  describes: 8 layers × 256, skip after layer 4, Gaussian σ = 0.1, no encoding.
+  (density, RGB); the `paper` settings hold the field a third-party
+  reimplementation describes: 8 layers × 256, skip after layer 4, Gaussian σ = 0.1,
+  no encoding.
   ReLU(PE) uses NeRF's 10 position frequencies (its skip re-joins the raw position,
   where NeRF re-joins the encoding). The color does not depend on the view
   direction: the scenes here are (near) Lambertian, and how a view head would take
@@ -18,6 +19,8 @@ of the per-pixel absolute error map (|prediction − truth| averaged over RGB), 
 what Fig. 1h/i show.
 """
 
+from dataclasses import dataclass, replace
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -25,15 +28,13 @@ import torch.nn.functional as F
 from pnf.data.scenes import load_scene
 from pnf.metrics import absolute_error_map, psnr
 from pnf.nerf import RadianceField, Renderer
-from pnf.tasks import register
+from pnf.tasks.registry import Settings, Task, register
 
 ITERATIONS_PER_EPOCH = 100
 EVAL_CHUNK = 8192  # rays per forward pass when rendering test views
 JITTER_SEED_OFFSET = 7919  # the renderer's jitter stream is seeded with run seed + this
 
-NERF_FIELD = {"hidden_features": 256, "hidden_layers": 7, "skips": (4,)}
-NERF_ACTIVATION = {"gaussian": {"sigma": 0.1}, "relu": {"frequencies": 10}}
-NERF_SAMPLES = 64
+FIELD_PRESETS = {"gaussian": {"sigma": 0.1}, "relu": {"frequencies": 10}}
 
 
 class NeRFFitting:
@@ -41,7 +42,7 @@ class NeRFFitting:
 
     metric = "psnr"
 
-    def __init__(self, scene, rays_per_epoch: int, seed: int, device: torch.device, samples: int = NERF_SAMPLES):
+    def __init__(self, scene, rays_per_epoch: int, seed: int, device: torch.device, samples: int):
         self.scene, self.device = scene, device
         self.rays_per_epoch, self.seed, self.samples = rays_per_epoch, seed, samples
         train = list(scene.train_views)
@@ -54,9 +55,9 @@ class NeRFFitting:
         self.test_images = scene.images[list(scene.test_views)].to(device)  # [T, H, W, 3]
 
     def make_model(self, activation: str, **field_options) -> Renderer:
-        """A `Renderer` of a `RadianceField` with `samples` a ray; `field_options` change
-        `NERF_FIELD` and the NeRF preset of the activation."""
-        options = {**NERF_FIELD, **NERF_ACTIVATION.get(activation, {}), **field_options}
+        """A `Renderer` of a `RadianceField` with `samples` a ray; `field_options` (its
+        width, depth and skips, from the settings) change the activation's NeRF preset."""
+        options = {**FIELD_PRESETS.get(activation, {}), **field_options}
         generator = torch.Generator(device=self.device).manual_seed(self.seed + JITTER_SEED_OFFSET)
         scene = self.scene
         return Renderer(RadianceField(activation, **options), scene.near, scene.far, self.samples,
@@ -96,28 +97,45 @@ class NeRFFitting:
         return self.test_images[0].cpu().numpy()
 
 
-@register("nerf")
 def build(config, device) -> NeRFFitting:
     """`config.data` is a scene source (`pnf.data.scenes`), `resolution` the views' width
-    in pixels, `batch_size` rays an iteration; `task_options` may set `samples` a ray."""
+    in pixels, `batch_size` rays an iteration; `task_options` set `samples` a ray."""
     scene = load_scene(config.data, config.resolution)
     return NeRFFitting(scene, ITERATIONS_PER_EPOCH * config.batch_size, config.seed, device, **config.task_options)
 
 
-def nerf_configs(settings, source: str, activations: list[str], optimizers: list[str]) -> list:
-    """RunConfigs of every activation × optimizer × seed at `settings` (a NeRFProfile)."""
-    from pnf.runs import RunConfig
+@dataclass(frozen=True)
+class NeRFSettings(Settings):
+    """Views `resolution` pixels wide, `batch_size` rays an iteration, `epochs` of 100
+    iterations, `samples` stratified points a ray, a field of `hidden_layers` + 1 layers of
+    `hidden_features` with the input re-joined after the layers in `skips`."""
 
-    field_options = {"hidden_features": settings.hidden_features, "hidden_layers": settings.hidden_layers,
-                     "skips": tuple(settings.skips)}
-    return [
-        RunConfig(
-            task="nerf", activation=activation, optimizer=optimizer, data=source,
-            resolution=settings.resolution, epochs=settings.epochs, batch_size=settings.batch_size,
-            seed=seed, eval_every=settings.eval_every, field_options=field_options,
-            task_options={"samples": settings.samples},
-        )
-        for activation in activations
-        for optimizer in optimizers
-        for seed in range(settings.seeds)
-    ]
+    samples: int = 64
+    hidden_features: int = 256
+    hidden_layers: int = 7
+    skips: tuple = (4,)
+
+    def run_options(self) -> dict:
+        return {"field_options": {"hidden_features": self.hidden_features, "hidden_layers": self.hidden_layers,
+                                  "skips": tuple(self.skips)},
+                "task_options": {"samples": self.samples}}
+
+
+PAPER = NeRFSettings(resolution=200, batch_size=1024, epochs=2000, eval_every=100)  # 200,000 iterations
+SETTINGS = {
+    "paper": PAPER,
+    # 32-pixel views, 32 samples a ray, 128 rays, a 64-wide field of 4 layers without skip,
+    # 1,000 iterations (about a minute a run on one CPU core).
+    "quick": replace(PAPER, resolution=32, batch_size=128, epochs=10, samples=32, hidden_features=64,
+                     hidden_layers=3, skips=(), eval_every=10),
+    "tiny": replace(PAPER, resolution=12, batch_size=32, epochs=1, samples=8, hidden_features=16,
+                    hidden_layers=1, skips=(), eval_every=1),
+}
+
+
+def grid(task: Task, settings: NeRFSettings, source: str) -> list:
+    """Gaussian and ReLU(PE) × ESGD and Adam (nerf_fig1c)."""
+    return task.configs(settings, source, ["gaussian", "relu"], ["adam", "esgd"])
+
+
+NERF = register(Task("nerf", build, SETTINGS, "scene", grid, FIELD_PRESETS, curve_metric="psnr"))

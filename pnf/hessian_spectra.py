@@ -44,6 +44,29 @@ PRECONDITIONERS = ("identity", "jacobi", "equilibration", "adam", "esgd")
 
 
 @dataclass(frozen=True)
+class CurvatureSettings:
+    """A field of `hidden_layers` × `hidden_features` (about a thousand parameters at
+    quick, so its whole Hessian can be formed) on the central `patch`² pixels of the image
+    at `resolution`², trained by Adam for `train_steps` steps of `batch_size` pixels. The
+    paper gives no setting for this analysis; its `paper` values are only larger."""
+
+    resolution: int = 256
+    patch: int = 32
+    hidden_features: int = 32
+    hidden_layers: int = 2
+    batch_size: int = 256
+    train_steps: int = 1000
+
+
+SETTINGS = {
+    "paper": CurvatureSettings(),
+    "quick": CurvatureSettings(patch=24, hidden_features=16, train_steps=200),
+    "tiny": CurvatureSettings(resolution=24, patch=8, hidden_features=6, hidden_layers=1, batch_size=32,
+                              train_steps=10),
+}
+
+
+@dataclass(frozen=True)
 class Patch:
     """A square image patch as a fitting problem: coords `[N, 2]` in [-1, 1] (the patch
     is fitted as a small image of its own), colors `[N, 3]` in [0, 1]."""
@@ -212,7 +235,7 @@ class FieldCurvature:
 
 
 def analyse_field(activation: str, patch: Patch, settings, seed: int = 0) -> FieldCurvature:
-    """Measure `activation`'s field (`settings`: a `pnf.profiles.CurvatureProfile`).
+    """Measure `activation`'s field (`settings`: a `CurvatureSettings`).
 
     The field starts from seed `seed`; Adam (the paper's preset) trains it for
     `settings.train_steps` mini-batch steps, which gives the trained point and Adam's

@@ -1,0 +1,149 @@
+"""One registry of data sources: images, meshes and scenes, each known by a name.
+
+A source is a registered name (`"div2k:test:14"`, `"skimage:astronaut"`, `"mesh:armadillo"`,
+`"lego"`, ...) or a path to the user's own image file, mesh file or scene folder. Each
+loader module (`pnf.data.images`, `.meshes`, `.scenes`) registers its sources: how each
+loads, how a report describes it, whether it is the paper's, and which files `make data`
+fetches for it with their sha256. Names are part of the runs' cache keys: never rename one.
+"""
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+FETCH_HINT = "run `make data` on a connected machine, or point PNF_DATA at a folder that has it"
+PATH_KINDS = {".png": "image", ".jpg": "image", ".jpeg": "image", ".bmp": "image", ".tif": "image",
+              ".tiff": "image", ".obj": "mesh", ".ply": "mesh", ".off": "mesh", ".stl": "mesh"}  # else a scene folder
+
+
+def data_dir() -> Path:
+    """The data folder: `PNF_DATA` if set, else `data/` at the project's root."""
+    if "PNF_DATA" in os.environ:
+        return Path(os.environ["PNF_DATA"])
+    return Path(__file__).resolve().parents[2] / "data"
+
+
+def use_data_dir(folder: str | Path | None) -> None:
+    """Point every loader at `folder` (a notebook's `data_dir` parameter) when given."""
+    if folder:
+        os.environ["PNF_DATA"] = str(folder)
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A file of the data folder that `make data` fetches: its path there, where it comes
+    from (None: no download exists, only a mirror has it) and its sha256."""
+
+    path: str
+    url: str | None
+    sha256: str
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A named piece of data. `load(folder, resolution)` returns the kind's raw data from the
+    data `folder` (`resolution` only lets a source with several files pick one; the kind's
+    loader resizes). `files` are paths in the data folder, any of which holds it (none: it
+    is embedded); `remotes` are what `make data` fetches for it."""
+
+    name: str
+    kind: str  # "image", "mesh" or "scene"
+    load: Callable[[Path, int | None], object]
+    describe: str
+    paper: bool = False
+    remotes: tuple[Remote, ...] = ()
+    files: tuple[str, ...] = ()
+
+
+SOURCES: dict[str, DataSource] = {}
+READERS: dict[str, Callable[[str], DataSource]] = {}  # kind -> the source of a user's path
+DEFAULTS: dict[str, tuple[str, str]] = {}  # kind -> (the preferred source, its embedded stand-in)
+
+
+def register(source: DataSource) -> DataSource:
+    SOURCES[source.name] = source
+    return source
+
+
+def register_kind(kind: str, read: Callable[[str], DataSource], preferred: str, embedded: str) -> None:
+    """A kind of data: how to read a user's path, its default source and the embedded stand-in."""
+    READERS[kind] = read
+    DEFAULTS[kind] = (preferred, embedded)
+
+
+def resolve(name: str, kind: str | None = None) -> DataSource:
+    """The source called `name`, or the user's file or folder at that path; `kind` checks it."""
+    if name in SOURCES:
+        source = SOURCES[name]
+    else:
+        source = READERS[kind or PATH_KINDS.get(Path(name).suffix.lower(), "scene")](name)
+    if kind is not None and source.kind != kind:
+        raise ValueError(f"data source {name!r} is a {source.kind}, not a {kind}; {kind}s: {', '.join(names(kind))}"
+                         f" or a path to your own")
+    return source
+
+
+def names(kind: str) -> list[str]:
+    """The registered sources of `kind`."""
+    return [name for name, source in SOURCES.items() if source.kind == kind]
+
+
+def present(source: DataSource, folder: Path) -> bool:
+    """Whether `source` can load from `folder`: it is embedded or one of its files is there."""
+    return not source.files or any((folder / file).exists() for file in source.files)
+
+
+def default_source(kind: str, folder: Path | None = None) -> str:
+    """The preferred source of `kind` (the paper's, or Lego for scenes) when its files are in
+    the data folder, else the embedded one."""
+    preferred, embedded = DEFAULTS[kind]
+    return preferred if present(SOURCES[preferred], Path(folder) if folder else data_dir()) else embedded
+
+
+def sha256(path: Path) -> str:
+    """The file's sha256 (hex), computed once per path, size and modification time."""
+    stat = path.stat()
+    return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=256)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def modified_files(source: DataSource, folder: Path) -> list[str]:
+    """The files of `source` in `folder` whose sha256 differs from the recorded one."""
+    return [remote.path for remote in source.remotes
+            if (folder / remote.path).exists() and sha256(folder / remote.path) != remote.sha256]
+
+
+def is_paper(name: str, folder: Path | None = None) -> bool:
+    """Whether `name` is the paper's data, present in the data folder with its recorded checksums."""
+    source, folder = resolve(name), Path(folder) if folder else data_dir()
+    return source.paper and present(source, folder) and not modified_files(source, folder)
+
+
+def describe(name: str, folder: Path | None = None) -> str:
+    """One line for a report: what the data is, whether it is the paper's, a modified copy
+    of it (with a warning), or the embedded stand-in for data that was not found."""
+    source, folder = resolve(name), Path(folder) if folder else data_dir()
+    changed = modified_files(source, folder)
+    if changed:
+        warnings.warn(f"{name}: {', '.join(str(folder / path) for path in changed)} differ from the recorded "
+                      f"sha256; reports call it a modified copy ({FETCH_HINT})", stacklevel=2)
+        return (f"**a modified copy** of {source.describe}: {', '.join(changed)} differ from the recorded sha256 "
+                f"(`make data` restores them), so the numbers are not the paper's")
+    preferred, embedded = DEFAULTS[source.kind]
+    if name == embedded and not present(SOURCES[preferred], folder):
+        return (f"**embedded default {source.kind}** ({source.describe}): `{preferred}` was not found in the data "
+                f"folder ({FETCH_HINT}); numbers are not comparable to the paper's in absolute terms, only the "
+                "orderings are")
+    return source.describe

@@ -1,0 +1,98 @@
+"""The task registry: one record per task holds everything task-specific.
+
+A task module defines and registers one `Task`:
+- `build(config, device)`: the object the training loop drives, with
+  `make_model(activation, **field_options)`, `epoch_data(epoch, generator) -> (inputs
+  [N, in], targets [N, out])`, `loss(prediction, target)`, `evaluate(model) -> (metrics,
+  reconstruction)`, `target()` and `metric` (the headline metric's name);
+- `settings`: its profile section, one `Settings` per profile name (`pnf.profiles`);
+- `field_presets`: per activation, the task's changes to the fields' 2D presets;
+- `grid(task, settings, source)`: the configs its reports read (what a sweep computes);
+- `curve_metric` and `explorable`: how the explorer shows its runs.
+Its reports are the notebooks `notebooks/<name>_*.ipynb`.
+"""
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from pnf.config import RunConfig
+from pnf.data.sources import default_source
+from pnf.profiles import check_profile
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every task's profile section has: `resolution` (the task's working size),
+    `batch_size`, `epochs`, `eval_every` (epochs between evaluations), `seeds`, and
+    `snapshot_epoch` (where the paper shows a reconstruction)."""
+
+    resolution: int
+    batch_size: int
+    epochs: int
+    eval_every: int
+    seeds: int = 1
+    snapshot_epoch: int | None = None
+
+    def run_options(self) -> dict:
+        """The RunConfig fields a task's settings add (`field_options`, `task_options`)."""
+        return {}
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    build: Callable
+    settings: dict
+    data_kind: str  # the kind of data source it reads: "image", "mesh" or "scene"
+    grid: Callable
+    field_presets: dict = field(default_factory=dict)
+    curve_metric: str = ""
+    explorable: bool = False
+
+    def settings_for(self, profile: str) -> Settings:
+        return self.settings[check_profile(profile)]
+
+    def default_source(self) -> str:
+        """The paper's data when its files are present, else the embedded stand-in."""
+        return default_source(self.data_kind)
+
+    def configs(self, settings: Settings, source: str, activations: list[str], optimizers: list[str],
+                optimizer_options: dict | None = None) -> list[RunConfig]:
+        """RunConfigs of every activation × optimizer × seed at `settings`;
+        `optimizer_options` maps an optimizer to changes of its preset."""
+        snapshots = (settings.snapshot_epoch,) if settings.snapshot_epoch else ()
+        return [
+            RunConfig(task=self.name, activation=activation, optimizer=optimizer, data=source,
+                      resolution=settings.resolution, epochs=settings.epochs, batch_size=settings.batch_size,
+                      seed=seed, eval_every=settings.eval_every, snapshot_epochs=snapshots,
+                      optimizer_options=(optimizer_options or {}).get(optimizer, {}), **settings.run_options())
+            for activation in activations
+            for optimizer in optimizers
+            for seed in range(settings.seeds)
+        ]
+
+
+TASKS: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    TASKS[task.name] = task
+    return task
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; registered: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def make_task(config: RunConfig, device):
+    """The task object of a RunConfig, on `device`."""
+    return get_task(config.task).build(config, device)
+
+
+def grid(profile: str, tasks: list[str] | None = None) -> list[RunConfig]:
+    """Every config the reports of `tasks` (default: all) read at `profile`, without duplicates."""
+    chosen = [get_task(name) for name in (tasks or TASKS)]
+    configs = [c for task in chosen for c in task.grid(task, task.settings_for(profile), task.default_source())]
+    return list({config.key(): config for config in configs}.values())
