@@ -61,6 +61,7 @@ class CurvatureSettings:
 SETTINGS = {
     "paper": CurvatureSettings(),
     "quick": CurvatureSettings(patch=24, hidden_features=16, train_steps=200),
+    "cpu": CurvatureSettings(),
     "tiny": CurvatureSettings(resolution=24, patch=8, hidden_features=6, hidden_layers=1, batch_size=32,
                               train_steps=10),
 }
