@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from pnf.data.images import EMBEDDED_IMAGE, PAPER_IMAGE, default_image_source, load_image, pixel_grid
+from pnf.data import default_source
+from pnf.data.images import EMBEDDED_IMAGE, PAPER_IMAGE, load_image, pixel_grid
 from pnf.metrics import psnr
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -66,19 +67,19 @@ def test_missing_and_corrupt_files_are_named(tmp_path):
     broken.write_bytes(b"not a jpeg")
     with pytest.raises(ValueError, match="broken.jpg"):
         load_image(str(broken))
-    with pytest.raises(ValueError, match="bad DIV2K split"):
+    with pytest.raises(FileNotFoundError, match="no registered image has that name .*div2k:test:0…15"):
         load_image("div2k:val:3", folder=tmp_path)
 
 
 def test_falls_back_to_embedded_image_when_data_is_absent(tmp_path):
-    assert default_image_source(tmp_path) == EMBEDDED_IMAGE
+    assert default_source("image", tmp_path) == EMBEDDED_IMAGE
     image = load_image(EMBEDDED_IMAGE, resolution=32)
     assert image.pixels.shape == (32, 32, 3) and 0 <= image.pixels.min() and image.pixels.max() <= 1
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="shared data not present")
 def test_the_paper_lion_loads_at_256():
-    assert default_image_source(SHARED) == PAPER_IMAGE
+    assert default_source("image", SHARED) == PAPER_IMAGE
     image = load_image(PAPER_IMAGE, resolution=256, folder=SHARED)
     assert image.pixels.shape == (256, 256, 3)
     assert 0.2 < float(image.pixels.mean()) < 0.8

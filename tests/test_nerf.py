@@ -8,13 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from pnf.data.scenes import (embedded_scene, load_lego_npz, load_scene, trace, write_blender,
-                             write_llff)
+from scene_writers import write_blender, write_llff
+
+from pnf.data.cameras import look_at, pixel_rays, ring_poses
+from pnf.data.embedded_scene import trace
+from pnf.data.scenes import load_lego_npz, load_scene
 from pnf.fields import SkipMLP, make_field
 from pnf.metrics import absolute_error_map
-from pnf.nerf import composite, look_at, pixel_rays, render_rays, ring_poses, sample_depths
 from pnf.runs import RunConfig, compute
 from pnf.tasks.nerf import NeRFFitting
+from pnf.tasks.volume_rendering import composite, render_rays
 
 LEGO = Path(__file__).resolve().parents[2] / "shared" / "data" / "nerf" / "lego"
 
@@ -109,7 +112,7 @@ def test_skip_connection_concatenates_the_input():
 
 
 def test_embedded_scene_is_the_analytic_render():
-    scene = embedded_scene(16)
+    scene = load_scene("embedded", 16)
     assert scene.images.shape == (44, 16, 16, 3)
     assert scene.test_views == (40, 41, 42, 43) and len(scene.train_views) == 40
     # A pixel in the middle of the image looks at an object, a corner at the white background.
@@ -122,7 +125,7 @@ def test_embedded_scene_is_the_analytic_render():
 
 
 def test_llff_round_trip(tmp_path):
-    scene = embedded_scene(16)
+    scene = load_scene("embedded", 16)
     write_llff(scene, tmp_path, bounds=(2.0, 6.0))
     loaded = load_scene(f"llff:{tmp_path}")
     assert loaded.images.shape == (44, 16, 16, 3)
@@ -136,7 +139,7 @@ def test_llff_round_trip(tmp_path):
 
 
 def test_blender_round_trip(tmp_path):
-    scene = embedded_scene(16)
+    scene = load_scene("embedded", 16)
     write_blender(scene, tmp_path)
     loaded = load_scene(f"blender:{tmp_path}", resolution=8)
     assert loaded.images.shape == (44, 8, 8, 3)
@@ -176,7 +179,7 @@ def test_error_map():
 
 
 def test_renderer_state_dict_carries_the_jitter_stream():
-    scene = embedded_scene(8)
+    scene = load_scene("embedded", 8)
     task = NeRFFitting(scene, rays_per_epoch=64, seed=0, device=torch.device("cpu"), samples=8)
     model = task.make_model("gaussian", hidden_features=8, hidden_layers=1, skips=())
     rays = task.train_rays[:16]

@@ -1,27 +1,56 @@
-"""Images for 2D fitting, from three kinds of source behind one function.
+"""Images for 2D fitting, and the image sources of the registry (`pnf.data.sources`):
+- `"div2k:<split>:<index>"` (index 0–15): Tancik et al.'s DIV2K subset, from
+  `images/data_div2k.npz` (keys `train_data`/`test_data`, uint8 [16, 512, 512, 3]) or, for
+  the test split, `images/div2k_subset/test_data/image_<index>.jpg`; the paper's lion
+  (Fig. 1) is `div2k:test:14`;
+- `"skimage:<name>"`: photographs embedded in scikit-image, no download needed; those that
+  are not square are centre-cropped to the square of their shorter side;
+- a path to the user's own image file.
 
-A source is a string:
-- `"div2k:<split>:<index>"`: Tancik et al.'s DIV2K subset, from `images/data_div2k.npz`
-  (keys `train_data`/`test_data`, uint8 [16, 512, 512, 3]) or, failing that, from
-  `images/div2k_subset/<split>_data/image_<index>.jpg` in the data folder. The paper's
-  lion (Fig. 1) is `div2k:test:14`.
-- `"skimage:<name>"`: an image embedded in scikit-image (e.g. `skimage:astronaut`),
-  which needs no download.
-- a path to a PNG/JPEG file.
+Pixels are scaled by their type's true range (8- or 16-bit, greyscale or colour); an alpha
+channel is composited on white, with a warning (the NeRF scenes are treated alike).
 """
 
+import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import skimage.data
 import torch
 import torch.nn.functional as F
 from PIL import Image as PILImage
 
-from pnf.data import FETCH_HINT, data_dir
+from pnf.data.sources import (FETCH_HINT, DataSource, Remote, data_dir, register, register_kind, resolve,
+                              user_source)
 
 PAPER_IMAGE = "div2k:test:14"
 EMBEDDED_IMAGE = "skimage:astronaut"
+DIV2K_COUNT = 16
+DIV2K_NPZ = "images/data_div2k.npz"
+SAPE = "https://raw.githubusercontent.com/MundVetter/SAPE/93b88136a777e9203c3110cdc553d34d0a1cc644"
+DIV2K_TEST_SHA256 = (  # images/div2k_subset/test_data/image_000.jpg ... image_015.jpg (data/README.md)
+    "eb3d07414ddfeeff84e7dcee2fbf98a1ba20ae842ba586df1a085e2fe4ce1cf1",
+    "f533f7d6b378716cd5e569cbaf73f845519821de2b23c4e512a8135607e1544f",
+    "b1e72116a53a20101b60bd327d3d9970bfdba5caf5bdfff3e788263b77ab15be",
+    "7cfb03189aba915d0fbdca5ffcb19c1a55b2f7053992cab8a39f2a5a728beed5",
+    "41e21dab0ef4c9a63b0a88cb6b64970768b0c3e6ed86b0ab6983deb504738d63",
+    "b1f96d719fd72c66ac64d2213ac2d0631c0d8ff7d1a2f38b170d50118bdeb86b",
+    "085d46e07e3c6b4a83de3ccc9daa5edfa98c96ad0615fcbb5db7298d4d854ce5",
+    "8e4e220a42f15dd5b6e0f7c9a6e7835133f33b0f11f5184de696c4dafb4d363b",
+    "52ecdef1f908fdb9fcd970a6c90648299c5fa06ed6f25b127a5e31fd0edca185",
+    "e0787d373a6fa14240b7de86a436c9918ecfc6b077b2ed4ae24ebe9084396bd0",
+    "2ecfa495e2059ea009cd9f3e85d3130e7ce3c30a4cb7f4c21a7e0e85c41593bd",
+    "193adea4ba897820fbe4287cf2e64021e38142687663137ce53907641d4ee708",
+    "3ef25c49f49836f835f65c9ea2c1c1e68ab7de1270760c09c5411b80b361f46a",
+    "b8129ba04610db9a85f4b961052d1d96092ec3e6c2c48e0c977a32c3f2a82873",
+    "c45675767b1eaf510932f2671f2a1fc49d59549d8eb9fa8db51d17e636798937",
+    "d68fb57b91adc350bfc76eb2e001cd8258846a14efecdb22706a2cd0f11f5b91",
+)
+SKIMAGE_PHOTOS = {"astronaut": "512×512", "chelsea": "300×451", "coffee": "400×600", "rocket": "427×640",
+                  "camera": "512×512, greyscale"}
+IMAGE_RANGES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
 @dataclass
@@ -51,23 +80,13 @@ def pixel_grid(height: int, width: int) -> torch.Tensor:
     return torch.stack(torch.meshgrid(rows, cols, indexing="ij"), dim=-1).reshape(-1, 2)
 
 
-def default_image_source(folder: Path | None = None) -> str:
-    """The paper's lion when it is in the data folder, else the embedded astronaut."""
-    folder = Path(folder) if folder else data_dir()
-    return PAPER_IMAGE if _div2k_location(folder, "test", 14) else EMBEDDED_IMAGE
-
-
 def load_image(source: str, resolution: int | None = None, folder: Path | None = None) -> Image:
     """Load `source` (see the module docstring) as RGB in [0, 1], resized bilinearly to
     `resolution`² as the paper's code does (`None` keeps the original size)."""
-    folder = Path(folder) if folder else data_dir()
-    if source.startswith("div2k:"):
-        raw = _load_div2k(source, folder)
-    elif source.startswith("skimage:"):
-        raw = _load_skimage(source.split(":", 1)[1])
-    else:
-        raw = _load_file(Path(source))
-    pixels = torch.from_numpy(_to_rgb(raw, source))
+    raw = resolve(source, "image").load(Path(folder) if folder else data_dir(), resolution)
+    if raw.ndim == 3 and raw.shape[-1] in (2, 4) and (raw[..., -1] < IMAGE_RANGES.get(raw.dtype, 1.0)).any():
+        warnings.warn(f"{source}: the image has transparent pixels; they are composited on white", stacklevel=2)
+    pixels = torch.from_numpy(to_rgb(raw[..., None] if raw.ndim == 2 else raw, source))
     if resolution is not None and pixels.shape[:2] != (resolution, resolution):
         chw = pixels.permute(2, 0, 1)[None]
         chw = F.interpolate(chw, size=(resolution, resolution), mode="bilinear")
@@ -75,83 +94,84 @@ def load_image(source: str, resolution: int | None = None, folder: Path | None =
     return Image(pixels=pixels, source=source)
 
 
-def _to_rgb(raw: np.ndarray, source: str) -> np.ndarray:
-    """uint8 or float image -> float32 [H, W, 3] in [0, 1]."""
-    if raw.ndim == 2:
-        raw = np.repeat(raw[..., None], 3, axis=-1)
-    if raw.ndim != 3 or raw.shape[-1] not in (3, 4):
-        raise ValueError(f"{source}: expected an RGB image, got an array of shape {raw.shape}")
-    raw = raw[..., :3]
-    if raw.dtype == np.uint8:
-        return raw.astype(np.float32) / 255.0
-    return np.clip(raw.astype(np.float32), 0.0, 1.0)
+def to_rgb(raw: np.ndarray, name: str) -> np.ndarray:
+    """Pixels `[..., C]` with C = 1 (grey), 2 (grey, alpha), 3 (RGB) or 4 (RGBA), uint8,
+    uint16 or float in [0, 1] -> float32 RGB `[..., 3]` in [0, 1], alpha composited on white."""
+    if raw.ndim < 3 or raw.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(f"{name}: expected an image of 1 to 4 channels, got an array of shape {raw.shape}")
+    if raw.dtype in IMAGE_RANGES:
+        pixels = raw.astype(np.float32) / IMAGE_RANGES[raw.dtype]
+    elif raw.dtype.kind == "f" and np.isfinite(raw).all() and 0 <= raw.min() and raw.max() <= 1:
+        pixels = raw.astype(np.float32)
+    else:
+        raise ValueError(f"{name}: pixels of type {raw.dtype} (range {raw.min()}..{raw.max()}); "
+                         "expected uint8, uint16 or floats in [0, 1]")
+    colour = pixels[..., :3] if raw.shape[-1] >= 3 else np.repeat(pixels[..., :1], 3, axis=-1)
+    if raw.shape[-1] in (2, 4):
+        alpha = pixels[..., -1:]
+        colour = colour * alpha + (1.0 - alpha)
+    return np.ascontiguousarray(colour)
 
 
-def _div2k_location(folder: Path, split: str, index: int) -> Path | None:
-    npz = folder / "images" / "data_div2k.npz"
-    if npz.exists():
-        return npz
-    jpg = folder / "images" / "div2k_subset" / f"{split}_data" / f"image_{index:03d}.jpg"
-    return jpg if jpg.exists() else None
-
-
-def _load_div2k(source: str, folder: Path) -> np.ndarray:
-    try:
-        _, split, index = source.split(":")
-        index = int(index)
-    except ValueError:
-        raise ValueError(f"bad DIV2K source {source!r}; expected 'div2k:<train|test>:<index>'") from None
-    if split not in ("train", "test"):
-        raise ValueError(f"bad DIV2K split {split!r} in {source!r}; 'train' or 'test'")
-    location = _div2k_location(folder, split, index)
-    if location is None:
-        raise FileNotFoundError(
-            f"{source}: neither {folder / 'images' / 'data_div2k.npz'} nor "
-            f"{folder / 'images' / 'div2k_subset' / f'{split}_data' / f'image_{index:03d}.jpg'} "
-            f"exists; {FETCH_HINT}"
-        )
-    if location.suffix == ".npz":
-        return _npz_image(location, split, index)
-    return _load_file(location)
-
-
-def _npz_image(path: Path, split: str, index: int) -> np.ndarray:
-    try:
-        with np.load(path) as archive:
-            images = archive[f"{split}_data"]
-    except (OSError, ValueError, KeyError) as error:
-        raise ValueError(f"{path}: not a readable DIV2K npz with key '{split}_data' ({error}); {FETCH_HINT}") from None
-    if not 0 <= index < len(images):
-        raise IndexError(f"{path}: '{split}_data' has {len(images)} images, no index {index}")
-    return images[index]
-
-
-def _load_file(path: Path) -> np.ndarray:
+def read_image_file(path: Path) -> np.ndarray:
+    """Pixels of a PNG/JPEG/... file: uint8 `[H, W, 3]` (RGB) or `[H, W, 4]` (with alpha),
+    or uint16 `[H, W]` for a 16-bit greyscale image."""
     if not path.exists():
         raise FileNotFoundError(f"image file {path} does not exist; {FETCH_HINT}")
     try:
         with PILImage.open(path) as image:
-            return np.asarray(image.convert("RGB"))
+            if image.mode in ("I", "I;16", "I;16B", "I;16L"):  # 16-bit greyscale
+                return np.asarray(image).astype(np.uint16)
+            alpha = "A" in image.mode or "transparency" in image.info
+            return np.asarray(image.convert("RGBA" if alpha else "RGB"))
     except (OSError, SyntaxError) as error:
         raise ValueError(f"{path}: not a readable image ({error}); {FETCH_HINT}") from None
 
 
-def _load_skimage(name: str) -> np.ndarray:
-    import skimage.data
+def _load_div2k(split: str, index: int, folder: Path, resolution: int | None) -> np.ndarray:
+    if (folder / DIV2K_NPZ).exists():
+        try:
+            with np.load(folder / DIV2K_NPZ) as archive:
+                return archive[f"{split}_data"][index]
+        except (OSError, ValueError, KeyError, IndexError) as error:
+            raise ValueError(f"{folder / DIV2K_NPZ}: not a DIV2K npz with image {index} under '{split}_data' "
+                             f"({error}); {FETCH_HINT}") from None
+    jpeg = folder / _div2k_jpeg(split, index)
+    if not jpeg.exists():
+        raise FileNotFoundError(f"div2k:{split}:{index}: neither {folder / DIV2K_NPZ} nor {jpeg} exists; {FETCH_HINT}")
+    return read_image_file(jpeg)
 
-    loader = getattr(skimage.data, name, None)
-    if loader is None:
-        raise ValueError(f"scikit-image has no embedded image {name!r}")
-    return loader()
+
+def _div2k_jpeg(split: str, index: int) -> str:
+    return f"images/div2k_subset/{split}_data/image_{index:03d}.jpg"
 
 
-def describe_source(source: str) -> str:
-    """One line for a report: what the image is, and whether it is the paper's."""
-    if source == PAPER_IMAGE:
-        return ("the paper's lion (Tancik et al.'s DIV2K subset, `test_data[14]`); from the JPEG copy "
-                "it differs slightly from the npz, so absolute PSNRs may differ a little from the paper's")
-    if source.startswith("skimage:"):
-        return (f"**embedded default data** (scikit-image's `{source.split(':', 1)[1]}`): the paper's image "
-                f"was not found in the data folder ({FETCH_HINT}); numbers are not comparable to the paper's "
-                "in absolute terms, only the orderings are")
-    return f"user-supplied image `{source}`"
+def _load_skimage(name: str, folder: Path, resolution: int | None) -> np.ndarray:
+    """A scikit-image photograph, centre-cropped to the square of its shorter side."""
+    pixels = getattr(skimage.data, name)()
+    side = min(pixels.shape[:2])
+    top, left = (pixels.shape[0] - side) // 2, (pixels.shape[1] - side) // 2
+    return pixels[top : top + side, left : left + side]
+
+
+def _register_sources() -> None:
+    for index in range(DIV2K_COUNT):
+        jpeg = _div2k_jpeg("test", index)
+        register(DataSource(
+            f"div2k:test:{index}", "image", partial(_load_div2k, "test", index),
+            "the paper's lion (Tancik et al.'s DIV2K subset, `test_data[14]`); from the JPEG copy it differs "
+            "slightly from the npz, so absolute PSNRs may differ a little from the paper's" if index == 14 else
+            f"DIV2K test image {index} (Tancik et al.'s subset, `test_data[{index}]`, 512×512)",
+            paper=index == 14, files=(DIV2K_NPZ, jpeg),
+            remotes=(Remote(jpeg, f"{SAPE}/assets/natural_images/image_{index:03d}.jpg", DIV2K_TEST_SHA256[index]),)))
+        register(DataSource(f"div2k:train:{index}", "image", partial(_load_div2k, "train", index),
+                            f"DIV2K training image {index} (Tancik et al.'s subset, `train_data[{index}]`)",
+                            files=(DIV2K_NPZ,)))
+    for name, size in SKIMAGE_PHOTOS.items():
+        register(DataSource(f"skimage:{name}", "image", partial(_load_skimage, name),
+                            f"scikit-image's embedded photograph `{name}` ({size}), centre-cropped to the square "
+                            "of its shorter side"))
+    register_kind("image", partial(user_source, kind="image", read=read_image_file), PAPER_IMAGE, EMBEDDED_IMAGE)
+
+
+_register_sources()

@@ -1,22 +1,23 @@
-"""Meshes for 3D binary occupancy, and their inside/outside labels.
-
-A source is a string:
-- `"mesh:<name>"`: `meshes/<name>.obj` in the data folder (the paper's Armadillo is
-  `mesh:armadillo`; `make data` fetches it, with the Bunny and the Dragon);
+"""Meshes for 3D binary occupancy, their inside/outside labels, and the mesh sources of
+the registry (`pnf.data.sources`):
+- `"mesh:<name>"`: `meshes/<name>.obj` in the data folder for the Stanford `armadillo`
+  (the paper's, Fig. 1b), `bunny` and `dragon`, which `make data` fetches;
 - `"embedded:snowman"`: a shape built here from trimesh primitives, which needs no
   download (a stand-in when the real meshes are absent);
-- a path to an OBJ, PLY or OFF file.
+- a path to the user's own OBJ, PLY, OFF or STL file.
 
-Every mesh is normalised the same way: its bounding box is centred at the origin and
-scaled so that its longest side spans [-0.9, 0.9]; fields are fitted on the cube
-[-1, 1]³ (the paper's code evaluates on that cube), which leaves a margin of empty
-space around the shape. Inside/outside is the generalized winding number (Jacobson et
-al. 2013, through libigl) above 1/2, which stays correct for meshes with small holes
-or self-overlapping parts, where ray parity tests fail.
+A mesh with a non-finite vertex or a flat one (no volume) is refused; an open one (not
+watertight) is used with a warning. Every mesh is normalised the same way: its bounding
+box is centred at the origin and scaled so that its longest side spans [-0.9, 0.9];
+fields are fitted on the cube [-1, 1]³ (the paper's code evaluates on that cube), which
+leaves a margin of empty space around the shape. Inside/outside is the generalized
+winding number (Jacobson et al. 2013, through libigl) above 1/2, which stays correct for
+meshes with small holes or self-overlapping parts, where ray parity tests fail.
 """
 
+import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import igl
@@ -24,11 +25,23 @@ import numpy as np
 import trimesh
 from skimage.measure import marching_cubes
 
-from pnf.data import FETCH_HINT, data_dir
+from pnf.data.sources import (FETCH_HINT, DataSource, Remote, data_dir, register, register_kind, resolve,
+                              user_source)
 
 PAPER_MESH = "mesh:armadillo"
 EMBEDDED_MESH = "embedded:snowman"
 HALF_EXTENT = 0.9  # the normalised mesh's longest side spans [-HALF_EXTENT, HALF_EXTENT]
+REMESHING = "https://raw.githubusercontent.com/Profactor/continuous-remeshing/2e556421a6096701519c4f106d4af1f0588e19dd"
+CORRESPONDENCE = "https://raw.githubusercontent.com/rohan-sawhney/correspondence/2f4ceb244ba234b9e5d194b7120ce5f37bb6f732"
+STANFORD_MESHES = {  # name: (what it is, where it comes from, sha256)
+    "armadillo": ("the paper's Armadillo (Stanford 3D Scanning Repository, a 50k-vertex watertight decimation; "
+                  "the paper may have used another resolution of the scan)", f"{REMESHING}/data/armadillo.obj",
+                  "fd25edd020bef63a5999073774ef4f0775d6ce96b7b17370e69019585f953508"),
+    "bunny": ("the Stanford Bunny (a 35k-vertex watertight decimation)", f"{REMESHING}/data/bunny.obj",
+              "21135667b659696fda3b49871b04a11938cfd8c155612c29ca402ca2791b32a5"),
+    "dragon": ("the Stanford Dragon (a 10k-vertex watertight decimation)", f"{CORRESPONDENCE}/data/dragon.obj",
+               "4af53808c59f86a5a69c40c6946d4a7bc85749a071c7f013503862b1e6c167fa"),
+}
 
 
 @dataclass(frozen=True)
@@ -74,50 +87,55 @@ def cube_grid(resolution: int) -> np.ndarray:
     return np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)
 
 
-def default_mesh_source(folder: Path | None = None) -> str:
-    """The paper's Armadillo when it is in the data folder, else the embedded shape."""
-    folder = Path(folder) if folder else data_dir()
-    return PAPER_MESH if (folder / "meshes" / "armadillo.obj").exists() else EMBEDDED_MESH
-
-
 def load_mesh(source: str, folder: Path | None = None) -> Mesh:
     """Load `source` (see the module docstring), normalised into [-0.9, 0.9]³."""
-    folder = Path(folder) if folder else data_dir()
-    return _load_cached(source, folder)
+    return _load_cached(source, Path(folder) if folder else data_dir())
 
 
 @lru_cache(maxsize=8)
 def _load_cached(source: str, folder: Path) -> Mesh:
-    if source.startswith("mesh:"):
-        path = folder / "meshes" / f"{source.split(':', 1)[1]}.obj"
-        if not path.exists():
-            raise FileNotFoundError(f"{source}: mesh file {path} does not exist; {FETCH_HINT}")
-        vertices, faces = _read_file(path)
-    elif source.startswith("embedded:"):
-        vertices, faces = _embedded(source.split(":", 1)[1])
-    else:
-        vertices, faces = _read_file(Path(source))
+    vertices, faces = resolve(source, "mesh").load(folder, None)
     return Mesh(normalise(vertices), faces, source)
 
 
 def _read_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices `[V, 3]` and triangle faces `[F, 3]` of an OBJ/PLY/OFF file."""
-    if not path.exists():
-        raise FileNotFoundError(f"mesh file {path} does not exist; {FETCH_HINT}")
+    """Vertices `[V, 3]` and triangle faces `[F, 3]` of an OBJ/PLY/OFF/STL file, duplicate
+    vertices merged; `checked` first."""
     try:
-        loaded = trimesh.load(path, force="mesh")
+        loaded = trimesh.load(path, force="mesh", process=False)
     except Exception as error:  # trimesh raises many kinds on unreadable input
         raise ValueError(f"{path}: not a readable mesh ({type(error).__name__}: {error})") from None
     faces = np.asarray(getattr(loaded, "faces", np.zeros((0, 3))), dtype=np.int64)
     if len(faces) == 0:
         raise ValueError(f"{path}: not a triangle mesh (no faces found)")
-    return np.asarray(loaded.vertices, dtype=np.float64), faces
+    shape = checked(np.asarray(loaded.vertices, dtype=np.float64), faces, path)
+    return np.asarray(shape.vertices, dtype=np.float64), np.asarray(shape.faces, dtype=np.int64)
 
 
-def _embedded(name: str) -> tuple[np.ndarray, np.ndarray]:
-    if name != "snowman":
-        raise ValueError(f"no embedded mesh {name!r}; 'snowman' is the one there is")
-    return _snowman()
+def checked(vertices: np.ndarray, faces: np.ndarray, name) -> trimesh.Trimesh:
+    """The mesh (vertices `[V, 3]`, faces `[F, 3]`) with duplicate vertices merged. Refuses
+    non-finite vertices and flat meshes (no volume); warns when the mesh is open."""
+    bad = int((~np.isfinite(vertices)).any(axis=1).sum())
+    if bad:
+        raise ValueError(f"{name}: {bad} of {len(vertices)} vertices are not finite (NaN or inf); "
+                         "a mesh needs finite coordinates")
+    shape = trimesh.Trimesh(vertices, faces)  # duplicate vertices merged: seams are not holes
+    spread = np.linalg.svd(shape.vertices - shape.vertices.mean(0), compute_uv=False)  # along its 3 main axes
+    if spread[-1] <= 1e-6 * spread[0] or (shape.is_watertight and abs(shape.volume) <= 1e-9 * spread[0] ** 3):
+        raise ValueError(f"{name}: a flat mesh (its vertices lie in one plane, or it encloses no volume); "
+                         "occupancy needs a solid")
+    if not shape.is_watertight:
+        warnings.warn(f"{name}: the mesh is open (not watertight); inside/outside is the generalized winding "
+                      "number, which tolerates small holes, but labels near large openings are unreliable",
+                      stacklevel=2)
+    return shape
+
+
+def _load_stanford(name: str, folder: Path, resolution: int | None) -> tuple[np.ndarray, np.ndarray]:
+    path = folder / "meshes" / f"{name}.obj"
+    if not path.exists():
+        raise FileNotFoundError(f"mesh:{name}: mesh file {path} does not exist; {FETCH_HINT}")
+    return _read_file(path)
 
 
 def _snowman(resolution: int = 96) -> tuple[np.ndarray, np.ndarray]:
@@ -159,15 +177,14 @@ def _rotation_y(angle: float) -> np.ndarray:
     return trimesh.transformations.rotation_matrix(angle, [0, 1, 0])
 
 
-def describe_source(source: str) -> str:
-    """One line for a report: what the mesh is, and whether it is the paper's."""
-    if source == PAPER_MESH:
-        return ("the paper's Armadillo (Stanford 3D Scanning Repository, a 50k-vertex watertight decimation; "
-                "the paper may have used another resolution of the scan)")
-    if source.startswith("mesh:"):
-        return f"the Stanford mesh `{source.split(':', 1)[1]}` from the data folder"
-    if source.startswith("embedded:"):
-        return ("**embedded default shape** (a snowman built from trimesh primitives): the paper's Armadillo was "
-                f"not found in the data folder ({FETCH_HINT}); numbers are not comparable to the paper's in "
-                "absolute terms, only the orderings are")
-    return f"user-supplied mesh `{source}`"
+def _register_sources() -> None:
+    for name, (about, url, sha256) in STANFORD_MESHES.items():
+        path = f"meshes/{name}.obj"
+        register(DataSource(f"mesh:{name}", "mesh", partial(_load_stanford, name), about, paper=name == "armadillo",
+                            remotes=(Remote(path, url, sha256),), files=(path,)))
+    register(DataSource(EMBEDDED_MESH, "mesh", lambda folder, resolution: _snowman(),
+                        "a snowman built from trimesh primitives"))
+    register_kind("mesh", partial(user_source, kind="mesh", read=_read_file), PAPER_MESH, EMBEDDED_MESH)
+
+
+_register_sources()

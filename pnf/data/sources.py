@@ -82,14 +82,36 @@ def resolve(name: str, kind: str | None = None) -> DataSource:
     else:
         source = READERS[kind or PATH_KINDS.get(Path(name).suffix.lower(), "scene")](name)
     if kind is not None and source.kind != kind:
-        raise ValueError(f"data source {name!r} is a {source.kind}, not a {kind}; {kind}s: {', '.join(names(kind))}"
-                         f" or a path to your own")
+        raise ValueError(f"data source {name!r} is a {source.kind}, not a {kind}; {kind}s: {catalogue(kind)} "
+                         "or a path to your own")
     return source
+
+
+def user_source(name: str, kind: str, read: Callable[[Path], object], path: Path | None = None) -> DataSource:
+    """The user's own file or folder of `kind` called `name`, at `path` (default: `name`)."""
+    path = Path(name) if path is None else path
+
+    def load(folder: Path, resolution: int | None) -> object:
+        if not path.exists():
+            raise FileNotFoundError(f"{kind} {name!r}: {path} does not exist, and no registered {kind} has that "
+                                    f"name ({catalogue(kind)})")
+        return read(path)
+
+    return DataSource(name, kind, load, f"user-supplied {kind} `{name}`")
 
 
 def names(kind: str) -> list[str]:
     """The registered sources of `kind`."""
     return [name for name, source in SOURCES.items() if source.kind == kind]
+
+
+def catalogue(kind: str) -> str:
+    """The registered names of `kind` for a message, numbered runs shortened (`div2k:test:0…15`)."""
+    runs: dict[str, list[str]] = {}
+    for name in names(kind):
+        stem, _, last = name.rpartition(":")
+        runs.setdefault(stem if last.isdigit() else name, []).append(name)
+    return ", ".join(run[0] if len(run) == 1 else f"{run[0]}…{run[-1].rpartition(':')[2]}" for run in runs.values())
 
 
 def present(source: DataSource, folder: Path) -> bool:

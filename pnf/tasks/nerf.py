@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from pnf.data.scenes import load_scene
 from pnf.metrics import absolute_error_map, psnr
-from pnf.nerf import RadianceField, Renderer
+from pnf.tasks.volume_rendering import RadianceField, Renderer
 from pnf.tasks.registry import Settings, Task, register
 
 ITERATIONS_PER_EPOCH = 100
