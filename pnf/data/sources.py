@@ -82,8 +82,8 @@ def resolve(name: str, kind: str | None = None) -> DataSource:
     else:
         source = READERS[kind or PATH_KINDS.get(Path(name).suffix.lower(), "scene")](name)
     if kind is not None and source.kind != kind:
-        raise ValueError(f"data source {name!r} is a {source.kind}, not a {kind}; {kind}s: {catalogue(kind)} "
-                         "or a path to your own")
+        raise ValueError(f"data source {name!r} is of kind {source.kind!r}, not {kind!r}; {kind} sources: "
+                         f"{catalogue(kind)}, or a path to your own")
     return source
 
 
