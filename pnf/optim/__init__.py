@@ -9,6 +9,11 @@ from pnf.optim.esgd import ESGD
 from pnf.optim.adahessian import AdaHessian
 from pnf.optim.kfac import KFACAdam
 from pnf.optim.shampoo import Shampoo
+from pnf.optim import muon  # noqa: F401
+from pnf.optim import soap  # noqa: F401
+from pnf.optim import kron  # noqa: F401
+from pnf.optim import sophia  # noqa: F401
+from pnf.optim import lbfgs  # noqa: F401
 from pnf.optim.registry import OPTIMIZERS, OptimizerSpec, make_optimizer
 
 __all__ = ["ESGD", "OPTIMIZERS", "AdaHessian", "KFACAdam", "OptimizerSpec", "Shampoo", "make_optimizer"]

@@ -23,6 +23,7 @@ class OptimizerSpec:
     source: str = "the paper's code"  # where the preset comes from
     seeded: bool = False  # takes a `seed` for its own random generator
     needs_model: bool = False  # takes the `model` (e.g. to hook its layers)
+    full_batch: bool = False  # meant for the whole data set as one batch (e.g. L-BFGS)
 
     def hyperparameters(self, activation: str | None = None) -> dict:
         return {**self.preset, **self.per_activation.get(activation, {})}

@@ -1,0 +1,59 @@
+"""Full-batch L-BFGS (Liu & Nocedal 1989), `torch.optim.LBFGS`.
+
+One `step(closure)` runs up to `max_iter` quasi-Newton iterations, each a strong-Wolfe
+line search along the direction from the last `history_size` curvature pairs, and so
+calls the closure several times (up to `max_eval`, 1.25 `max_iter` by default) without
+arguments; pnf's `closure(create_graph=False)` serves it as it is. The paper calls the
+method unsuitable for stochastic training: its line search assumes one fixed loss, so
+it is registered `full_batch` and a run should make the batch the whole image.
+
+Preset: torch's defaults (lr 1, max_iter 20, history_size 100) with the strong-Wolfe
+line search, the usual full-batch setting for neural networks (without a line search,
+torch's unit step overshoots on ill-conditioned losses).
+"""
+
+import torch
+
+from pnf.optim.registry import OptimizerSpec, register
+
+
+class LBFGS(torch.optim.LBFGS):
+    """`torch.optim.LBFGS` with its arguments checked when built (torch checks some only at the first step).
+
+    Args:
+        params: parameters (one group: L-BFGS keeps one flat history).
+        lr: scale of the first trial step of each line search.
+        max_iter: quasi-Newton iterations per `step`.
+        history_size: curvature pairs kept.
+        line_search_fn: "strong_wolfe" or None (fixed steps of lr).
+    """
+
+    def __init__(self, params, lr: float = 1.0, max_iter: int = 20, history_size: int = 100,
+                 line_search_fn: str | None = "strong_wolfe"):
+        if not lr >= 0.0:
+            raise ValueError(f"invalid learning rate: {lr}; must be >= 0")
+        if int(max_iter) != max_iter or max_iter < 1:
+            raise ValueError(f"invalid max_iter: {max_iter}; a positive integer")
+        if int(history_size) != history_size or history_size < 1:
+            raise ValueError(f"invalid history_size: {history_size}; a positive integer")
+        if line_search_fn not in ("strong_wolfe", None):
+            raise ValueError(f"invalid line_search_fn: {line_search_fn!r}; 'strong_wolfe' or None")
+        super().__init__(params, lr=lr, max_iter=int(max_iter), history_size=int(history_size),
+                         line_search_fn=line_search_fn)
+
+    @torch.no_grad()
+    def step(self, closure):
+        """Up to `max_iter` iterations on the loss that `closure()` recomputes; returns the
+        first loss. At lr 0 (e.g. set by a scheduler) only evaluates the closure, since
+        torch's line search divides by the step."""
+        if self.param_groups[0]["lr"] == 0.0:
+            with torch.enable_grad():
+                return closure()
+        return super().step(closure)
+
+
+register("lbfgs", OptimizerSpec(
+    LBFGS, {"lr": 1.0, "max_iter": 20, "history_size": 100, "line_search_fn": "strong_wolfe"},
+    label="L-BFGS (full batch)", full_batch=True,
+    source="torch.optim.LBFGS defaults (lr 1, max_iter 20, history 100) with the strong-Wolfe line search",
+))

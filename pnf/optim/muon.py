@@ -1,0 +1,133 @@
+"""Muon for a field's hidden weight matrices, AdamW for everything else.
+
+Muon (Jordan et al. 2024, `torch.optim.Muon`) steps a weight matrix `W [out, in]` by the
+orthogonalised Nesterov momentum of its gradient (five Newton-Schulz iterations, so the
+step has all singular values near 1), scaled by `lr · sqrt(max(1, out/in))`. It is meant
+for the hidden layers only: the input layer (which reads the coordinates), the output
+layer and every bias go to AdamW, as its authors prescribe.
+
+`MuonAdamW` holds one `torch.optim.Muon` and one `torch.optim.AdamW` and steps both;
+its `param_groups` are theirs (so LR schedulers drive both) and its `state_dict` holds
+both states. A parameter group you pass is split into its Muon and its AdamW part: keys
+you set in the group (e.g. `lr`) apply to both parts, the others take each part's
+defaults.
+
+Presets: Muon's lr 0.02, momentum 0.95 with Nesterov and 5 Newton-Schulz steps are the
+settings of Keller Jordan's Muon README (`MuonWithAuxAdam` example); its weight decay
+(0.01 there) is 0 here, since the paper fits fields without regularisation. The AdamW
+part takes the paper's Adam preset for the field (lr 1e-4, 1e-3 for ReLU(PE);
+betas (0.9, 0.999)), without weight decay.
+"""
+
+import torch
+from torch import nn
+
+from pnf.optim import baselines  # noqa: F401  (registers adam, whose preset the AdamW part takes)
+from pnf.optim.registry import OPTIMIZERS, OptimizerSpec, register
+
+
+def hidden_weights(model: nn.Module) -> list[nn.Parameter]:
+    """The weight matrices `[out, in]` of `model`'s hidden linear maps, in module order:
+    every `nn.Linear` except the leading ones with the first map's input width (the
+    input layer; both maps of a Gabor input layer) and the last one (the output layer)."""
+    linears = [module for module in model.modules() if isinstance(module, nn.Linear)]
+    if not linears:
+        return []
+    input_width = linears[0].in_features
+    first_hidden = next((i for i, m in enumerate(linears) if m.in_features != input_width), len(linears))
+    return [m.weight for m in linears[first_hidden:-1]]
+
+
+def as_groups(params) -> list[dict]:
+    """`params` (tensors or parameter-group dicts) as a list of group dicts with listed params."""
+    params = list(params)
+    if not params:
+        raise ValueError("MuonAdamW got an empty parameter list")
+    groups = params if isinstance(params[0], dict) else [{"params": params}]
+    return [{**group, "params": list(group["params"])} for group in groups]
+
+
+class MuonAdamW(torch.optim.Optimizer):
+    """Muon on `model`'s hidden weight matrices among `params`, AdamW on the rest.
+
+    Args:
+        params: parameters or parameter groups (of `model`).
+        model: the field, whose `nn.Linear` layers say which matrices are hidden.
+        lr, momentum, nesterov, ns_steps, weight_decay: Muon's (preset 0.02, 0.95,
+            True, 5, 0).
+        adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay: AdamW's (preset: the
+            field's Adam preset lr, (0.9, 0.999), 1e-8, 0).
+    """
+
+    def __init__(
+        self,
+        params,
+        model: nn.Module,
+        lr: float = 0.02,
+        momentum: float = 0.95,
+        nesterov: bool = True,
+        ns_steps: int = 5,
+        weight_decay: float = 0.0,
+        adamw_lr: float = 1e-4,
+        adamw_betas: tuple[float, float] = (0.9, 0.999),
+        adamw_eps: float = 1e-8,
+        adamw_weight_decay: float = 0.0,
+    ):
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"invalid momentum: {momentum}; must lie in [0, 1)")
+        if int(ns_steps) != ns_steps or not 1 <= ns_steps < 100:
+            raise ValueError(f"invalid ns_steps: {ns_steps}; an integer in [1, 100)")
+        groups = as_groups(params)
+        hidden = {id(weight) for weight in hidden_weights(model)}
+        muon_groups = [{**g, "params": [p for p in g["params"] if id(p) in hidden]} for g in groups]
+        adamw_groups = [{**g, "params": [p for p in g["params"] if id(p) not in hidden]} for g in groups]
+        muon_groups = [g for g in muon_groups if g["params"]]
+        adamw_groups = [g for g in adamw_groups if g["params"]]
+        self.parts: dict[str, torch.optim.Optimizer] = {}
+        if muon_groups:
+            self.parts["muon"] = torch.optim.Muon(
+                muon_groups, lr=lr, momentum=momentum, nesterov=nesterov, ns_steps=int(ns_steps),
+                weight_decay=weight_decay,
+            )
+        if adamw_groups:
+            self.parts["adamw"] = torch.optim.AdamW(
+                adamw_groups, lr=adamw_lr, betas=adamw_betas, eps=adamw_eps, weight_decay=adamw_weight_decay
+            )
+        super().__init__([p for g in groups for p in g["params"]], {"lr": lr, "adamw_lr": adamw_lr})
+        self.param_groups = self._part_groups()
+
+    def _part_groups(self) -> list[dict]:
+        """The parts' own group dicts (Muon's first), shared so that changing one here changes it there."""
+        return [group for part in self.parts.values() for group in part.param_groups]
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Evaluate `closure` (if given) for the loss and gradients, then step both parts."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for part in self.parts.values():
+            part.step()
+        return loss
+
+    def state_dict(self) -> dict:
+        """Each part's `state_dict`, by part name ("muon", "adamw")."""
+        return {name: part.state_dict() for name, part in self.parts.items()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if set(state_dict) != set(self.parts):
+            raise ValueError(f"MuonAdamW state has parts {sorted(state_dict)}; this optimizer has {sorted(self.parts)}")
+        for name, part in self.parts.items():
+            part.load_state_dict(state_dict[name])
+        self.param_groups = self._part_groups()
+
+
+ADAM = OPTIMIZERS["adam"]
+register("muon", OptimizerSpec(
+    MuonAdamW, {"lr": 0.02, "momentum": 0.95, "adamw_lr": ADAM.preset["lr"]},
+    {activation: {"adamw_lr": options["lr"]} for activation, options in ADAM.per_activation.items()},
+    label="Muon (+AdamW)", needs_model=True,
+    source="Keller Jordan's Muon README (lr 0.02, momentum 0.95, Nesterov, 5 Newton-Schulz steps; "
+           "weight decay 0 for fields); AdamW part at the paper's Adam preset",
+))
