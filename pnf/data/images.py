@@ -120,8 +120,11 @@ def read_image_file(path: Path) -> np.ndarray:
         raise FileNotFoundError(f"image file {path} does not exist; {FETCH_HINT}")
     try:
         with PILImage.open(path) as image:
-            if image.mode in ("I", "I;16", "I;16B", "I;16L"):  # 16-bit greyscale
-                return np.asarray(image).astype(np.uint16)
+            if image.mode.startswith("I"):  # 16-bit greyscale, which Pillow may widen to 32 bits ("I")
+                pixels = np.asarray(image)
+                if pixels.min() < 0 or pixels.max() > 65535:
+                    raise ValueError(f"{path}: integer pixels in {pixels.min()}..{pixels.max()}; expected 8 or 16 bits")
+                return pixels.astype(np.uint16)
             alpha = "A" in image.mode or "transparency" in image.info
             return np.asarray(image.convert("RGBA" if alpha else "RGB"))
     except (OSError, SyntaxError) as error:
