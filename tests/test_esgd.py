@@ -2,12 +2,13 @@
 
 import copy
 import math
+import types
 
 import numpy as np
 import pytest
 import torch
 
-from pnf.optim import ESGD
+from pnf.optim import ESGD, AdaHessian
 
 A = torch.tensor([0.5, 2.0, 8.0], dtype=torch.float64)  # diagonal Hessian of the quadratic
 
@@ -82,16 +83,19 @@ def test_paper_quirk_raises_the_effective_rate_after_warmup():
     assert expected < 0.4
 
 
-def test_momentum_trajectory_matches_recurrence():
+@pytest.mark.parametrize("weight_decay", [0.0, 0.3])
+def test_momentum_trajectory_matches_recurrence(weight_decay):
+    # decoupled decay, scaled by the learning rate: θ <- θ (1 - lr λ) - lr m̂ / (sqrt(D̂) + ε)
     lr, (b1, b2), eps = 0.05, (0.9, 0.99), 1e-4
-    trajectory, _ = run_quadratic(30, lr=lr, betas=(b1, b2), eps=eps, d_warmup=4, update_d_every=7)
+    trajectory, _ = run_quadratic(30, lr=lr, betas=(b1, b2), eps=eps, d_warmup=4, update_d_every=7,
+                                  weight_decay=weight_decay)
     theta, m, d, k, since = torch.ones(3, dtype=torch.float64), 0.0, 0.0, 0, 0
     for t in range(1, 31):
         if t - 1 < 4 or since >= 7:
             k, since, d = k + 1, 0, b2 * d + (1 - b2) * A**2
         since += 1
         m = b1 * m + (1 - b1) * A * theta
-        theta = theta - lr * (m / (1 - b1**t)) / ((d / (1 - b2**t)).sqrt() + eps)
+        theta = theta * (1 - lr * weight_decay) - lr * (m / (1 - b1**t)) / ((d / (1 - b2**t)).sqrt() + eps)
         torch.testing.assert_close(trajectory[t], theta, rtol=1e-12, atol=1e-14)
 
 
@@ -195,6 +199,68 @@ def test_works_with_lr_scheduler_and_reduces_loss():
     assert closure().item() < initial / 4
 
 
+def plain_update(self, params, products, vectors):
+    """ESGD's and AdaHessian's update one tensor at a time, written plainly: the
+    reference for the `torch._foreach_*` update (`update` of `pnf.optim.esgd.ESGD`)."""
+    refresh = products is not None
+    self.steps += 1
+    if refresh:
+        self.refreshes += 1
+        self.steps_since_refresh = 0
+    self.steps_since_refresh += 1
+    k = self.steps if self.bias_correction == "steps" else self.refreshes
+    product_of = dict(zip(params, zip(products, vectors))) if refresh else {}
+    for group in self.param_groups:
+        beta1, beta2 = group["betas"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            state = self.state[p]
+            if not state:
+                state["exp_avg"], state["exp_avg_d"] = torch.zeros_like(p), torch.zeros_like(p)
+            m, d = state["exp_avg"], state["exp_avg_d"]
+            m.mul_(beta1).add_(p.grad, alpha=1 - beta1)
+            if refresh:
+                hv, v = product_of[p]
+                if getattr(self, "curvature", "equilibration") == "equilibration":
+                    d.mul_(beta2).addcmul_(hv, hv, value=1 - beta2)
+                else:
+                    d.mul_(beta2).add_((v * hv).abs_(), alpha=1 - beta2)
+            denominator = (d.sqrt() / math.sqrt(1 - beta2**k)).add_(group["eps"])
+            p.mul_(1 - group["weight_decay"] * group["lr"])
+            p.addcdiv_(m, denominator, value=-group["lr"] / (1 - beta1**self.steps))
+
+
+@pytest.mark.parametrize("cls, options", [
+    (ESGD, {"d_warmup": 3, "update_d_every": 4}),
+    (ESGD, {"d_warmup": 2, "update_d_every": 5, "bias_correction": "refreshes"}),
+    (AdaHessian, {"curvature": "equilibration"}),
+    (AdaHessian, {"curvature": "jacobi"}),
+])
+def test_foreach_update_equals_the_per_tensor_loop_bit_for_bit(cls, options):
+    x, y = torch.rand(64, 2), torch.rand(64, 1)
+    nets, optimizers = [], []
+    for plain in (False, True):
+        net = make_net()
+        unused = torch.nn.Parameter(torch.ones(3))  # never gets a gradient
+        groups = [{"params": net[0].parameters(), "lr": 0.02, "weight_decay": 0.1},
+                  {"params": [*net[2].parameters(), unused]}]
+        optimizer = cls(groups, lr=0.05, betas=(0.8, 0.95), weight_decay=0.01, seed=3, **options)
+        if plain:
+            optimizer.update = types.MethodType(plain_update, optimizer)
+        nets.append(net)
+        optimizers.append(optimizer)
+    for _ in range(25):
+        for net, optimizer in zip(nets, optimizers):
+            optimizer.step(net_closure(net, optimizer, x, y))
+    foreach, plain = nets
+    assert optimizers[0].refreshes == optimizers[1].refreshes > 3
+    for a, b in zip(foreach.parameters(), plain.parameters()):
+        assert torch.equal(a, b)
+        assert torch.equal(optimizers[0].state[a]["exp_avg_d"], optimizers[1].state[b]["exp_avg_d"])
+    assert not torch.equal(foreach[0].weight, make_net()[0].weight)
+
+
 @pytest.mark.parametrize(
     "options",
     [{"lr": -1.0}, {"betas": (1.0, 0.9)}, {"betas": (0.9, -0.1)}, {"eps": -1e-3}, {"update_d_every": 0},
@@ -205,10 +271,10 @@ def test_rejects_invalid_hyperparameters(options):
         ESGD([torch.nn.Parameter(torch.ones(2))], **options)
 
 
-def test_explains_a_missing_or_graphless_closure():
+def test_explains_missing_gradients_or_a_graphless_closure():
     theta = torch.nn.Parameter(torch.ones(3))
     optimizer = ESGD([theta])
-    with pytest.raises(RuntimeError, match="needs a closure"):
+    with pytest.raises(RuntimeError, match=r"found no gradients; fix: .*should_create_graph\(\)"):
         optimizer.step()
 
     def graphless(create_graph=False):
@@ -217,7 +283,7 @@ def test_explains_a_missing_or_graphless_closure():
         loss.backward()
         return loss
 
-    with pytest.raises(RuntimeError, match="create_graph"):
+    with pytest.raises(RuntimeError, match="create_graph=create_graph"):
         optimizer.step(graphless)
 
 

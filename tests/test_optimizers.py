@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from pnf.optim import OPTIMIZERS, make_optimizer
-from pnf.optim.hutchinson import hessian_vector_products, rademacher_like
+from pnf.optim.hutchinson import CurvatureOptimizer, hessian_vector_products, rademacher_like
 from pnf.optim.kfac import KFACAdam, kfac_factors
 
 torch.set_num_threads(1)
@@ -155,14 +155,16 @@ def test_lr_scheduler_drives_the_learning_rate(name):
             torch.testing.assert_close(p.detach(), before, rtol=0, atol=0)
 
 
-CURVATURE = [name for name, spec in OPTIMIZERS.items() if spec.seeded]
+CURVATURE = [name for name, spec in OPTIMIZERS.items() if issubclass(spec.cls, CurvatureOptimizer)]
 
 
-@pytest.mark.parametrize("name", CURVATURE + ["kfac_adam"])
-def test_step_without_closure_says_what_to_pass(name):
+@pytest.mark.parametrize("name, fix", [(name, r"loss\.backward\(create_graph=optimizer\.should_create_graph\(\)\) "
+                                               r"before optimizer\.step\(\)") for name in CURVATURE]
+                         + [("kfac_adam", r"closure\(create_graph=False\)")])
+def test_step_without_closure_or_gradients_says_what_to_do(name, fix):
     model, _, _ = tiny_problem()
     optimizer = make_optimizer(name, model.parameters(), seed=0, model=model)
-    with pytest.raises(RuntimeError, match="closure\\(create_graph=False\\)"):
+    with pytest.raises(RuntimeError, match=fix):
         optimizer.step()
 
 

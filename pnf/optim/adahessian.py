@@ -56,12 +56,15 @@ class AdaHessian(ESGD):
         super().__init__(params, lr, betas, eps, weight_decay, update_d_every=1, d_warmup=1, seed=seed)
         self.curvature = curvature
 
-    def accumulate_curvature(self, average: torch.Tensor, hv: torch.Tensor, v: torch.Tensor, beta2: float) -> None:
-        """`D <- β2 D + (1-β2) s` in place, s = `(Hv)²` or `|v ⊙ Hv|`."""
+    def accumulate_curvature(self, averages: list, products: list, vectors: list, beta2: float) -> None:
+        """`D <- β2 D + (1-β2) s` in place for each tensor, s = `(Hv)²` or `|v ⊙ Hv|`."""
         if self.curvature == "equilibration":
-            super().accumulate_curvature(average, hv, v, beta2)
+            super().accumulate_curvature(averages, products, vectors, beta2)
         else:
-            average.mul_(beta2).add_((v * hv).abs_(), alpha=1 - beta2)
+            statistics = torch._foreach_mul(vectors, products)
+            torch._foreach_abs_(statistics)
+            torch._foreach_mul_(averages, beta2)
+            torch._foreach_add_(averages, statistics, alpha=1 - beta2)
 
 
 PRESET = {"lr": 0.15, "betas": (0.9, 0.999), "eps": 1e-4}

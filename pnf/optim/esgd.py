@@ -13,16 +13,13 @@ and the effective learning rate grows (about 2x by t = 25,600). That is the defa
 (`bias_correction="steps"`), since the paper's numbers come from it; the consistent
 correction counts refreshes (`bias_correction="refreshes"`).
 
-The Hessian-vector product comes from a double backward through the closure
-(`pnf.optim.hutchinson`), which must accept `create_graph`::
+The Hessian-vector product comes from a double backward through the gradients, so at
+curvature steps the backward pass must keep its graph. ESGD is driven as the paper's
+code drives it, by PyTorch's argument-less closure, or by a closure that takes
+`create_graph` (all three give the same trajectory; see `pnf.optim.hutchinson`)::
 
-    def closure(create_graph=False):
-        optimizer.zero_grad()
-        loss = criterion(model(x), y)
-        loss.backward(create_graph=create_graph)
-        return loss
-
-    optimizer.step(closure)
+    loss.backward(create_graph=optimizer.should_create_graph())
+    optimizer.step()
 
 The optimizer asks for the graph only at curvature steps, so a training loop never
 decides it and never needs to know which optimizer it runs.
@@ -94,13 +91,23 @@ class ESGD(CurvatureOptimizer):
         """Whether the next step refreshes the curvature estimate (and needs the graph)."""
         return self.steps < self.d_warmup or self.steps_since_refresh >= self.update_d_every
 
-    def accumulate_curvature(self, average: torch.Tensor, hv: torch.Tensor, v: torch.Tensor, beta2: float) -> None:
-        """`D <- β2 D + (1-β2) (Hv)²` in place (the equilibration estimate)."""
-        average.mul_(beta2).addcmul_(hv, hv, value=1 - beta2)
+    def accumulate_curvature(self, averages: list, products: list, vectors: list, beta2: float) -> None:
+        """`D <- β2 D + (1-β2) (Hv)²` in place for each tensor (the equilibration estimate)."""
+        torch._foreach_mul_(averages, beta2)
+        torch._foreach_addcmul_(averages, products, products, value=1 - beta2)
+
+    def averages(self, params: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The running averages m and D of `params`, zeros before their first step."""
+        for p in params:
+            if not self.state[p]:
+                self.state[p]["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                self.state[p]["exp_avg_d"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        return [self.state[p]["exp_avg"] for p in params], [self.state[p]["exp_avg_d"] for p in params]
 
     def update(self, params, products, vectors) -> None:
         """The ESGD update of `params` from their gradients and, at curvature steps,
-        the products `Hv` with the Rademacher `vectors`."""
+        the products `Hv` with the Rademacher `vectors`; one `torch._foreach_*` op per
+        param group and operation."""
         refresh = products is not None
         self.steps += 1
         if refresh:
@@ -111,24 +118,24 @@ class ESGD(CurvatureOptimizer):
 
         product_of = dict(zip(params, zip(products, vectors))) if refresh else {}
         for group in self.param_groups:
+            group_params = [p for p in group["params"] if p.grad is not None]
+            if not group_params:
+                continue
             beta1, beta2 = group["betas"]
             bias1 = 1 - beta1**self.steps
             bias2 = 1 - beta2**k
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_d"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                exp_avg, exp_avg_d = state["exp_avg"], state["exp_avg_d"]
-                exp_avg.mul_(beta1).add_(p.grad, alpha=1 - beta1)
-                if refresh:
-                    hv, v = product_of[p]
-                    self.accumulate_curvature(exp_avg_d, hv, v, beta2)
-                denominator = (exp_avg_d.sqrt() / math.sqrt(bias2)).add_(group["eps"])
-                p.mul_(1 - group["weight_decay"] * group["lr"])
-                p.addcdiv_(exp_avg, denominator, value=-group["lr"] / bias1)
+            exp_avgs, exp_avg_ds = self.averages(group_params)
+            torch._foreach_mul_(exp_avgs, beta1)
+            torch._foreach_add_(exp_avgs, [p.grad for p in group_params], alpha=1 - beta1)
+            if refresh:
+                self.accumulate_curvature(exp_avg_ds, [product_of[p][0] for p in group_params],
+                                          [product_of[p][1] for p in group_params], beta2)
+            denominators = torch._foreach_sqrt(exp_avg_ds)
+            torch._foreach_div_(denominators, math.sqrt(bias2))
+            torch._foreach_add_(denominators, group["eps"])
+            if group["weight_decay"] != 0:  # multiplying by 1 changes nothing
+                torch._foreach_mul_(group_params, 1 - group["weight_decay"] * group["lr"])
+            torch._foreach_addcdiv_(group_params, exp_avgs, denominators, value=-group["lr"] / bias1)
 
     def counters(self) -> dict:
         return {"steps": self.steps, "refreshes": self.refreshes, "steps_since_refresh": self.steps_since_refresh}

@@ -6,22 +6,47 @@ For a Rademacher vector v (entries ±1) and the Hessian H of the mini-batch loss
 - `E[(Hv)²] = diag(H²)` (the equilibration estimate, Dauphin et al. 2015).
 
 `CurvatureOptimizer` is the base of optimizers that need `Hv`: it owns the seeded
-generator of the vectors (saved in `state_dict`), the closure protocol and its error
+generator of the vectors (saved in `state_dict`), the ways to drive it and their error
 messages. A subclass says when the curvature is due (`curvature_due`) and what to do
-with the gradients and products (`update`). The closure must accept `create_graph`::
+with the gradients and products (`update`). At a curvature step the backward pass must
+keep its graph; `optimizer.should_create_graph()` says whether the next step is one.
+Three ways to drive it give the same trajectory:
 
+    # (a) backward, then step (the paper's code)
+    optimizer.zero_grad()
+    loss = criterion(model(x), y)
+    loss.backward(create_graph=optimizer.should_create_graph())
+    optimizer.step()
+
+    # (b) PyTorch's closure without arguments
+    def closure():
+        optimizer.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward(create_graph=optimizer.should_create_graph())
+        return loss
+    optimizer.step(closure)
+
+    # (c) a closure that takes create_graph (pnf.train's loop, for every optimizer)
     def closure(create_graph=False):
         optimizer.zero_grad()
         loss = criterion(model(x), y)
         loss.backward(create_graph=create_graph)
         return loss
-
     optimizer.step(closure)
 """
 
+import inspect
 import warnings
 
 import torch
+
+# What to write so that the backward keeps its graph, per way of driving the optimizer.
+GRAPH_FIX = {
+    "no closure": "call loss.backward(create_graph=optimizer.should_create_graph()) before optimizer.step()",
+    "closure()": "the closure must call loss.backward(create_graph=optimizer.should_create_graph())",
+    "closure(create_graph)": "the closure must call loss.backward(create_graph=create_graph) "
+                             "with the create_graph it receives",
+}
 
 
 def rademacher_like(p: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -36,16 +61,20 @@ def hessian_vector_products(params: list[torch.Tensor], vectors: list[torch.Tens
     `vectors[i]` has the shape of `params[i]`; the products have the same shapes. The
     gradients are detached afterwards, breaking the grad <-> graph cycle.
     """
-    for p in params:
-        if p.grad.grad_fn is None:
-            raise RuntimeError(
-                f"{name} needs the gradient graph at curvature steps: its closure must call "
-                "loss.backward(create_graph=create_graph) with the create_graph it receives"
-            )
+    if any(p.grad.grad_fn is None for p in params):
+        raise RuntimeError(f"{name} needs the gradient graph: compute the gradients with loss.backward(create_graph=True)")
     products = torch.autograd.grad([p.grad for p in params], params, grad_outputs=vectors)
     for p in params:
         p.grad = p.grad.detach()
     return list(products)
+
+
+def takes_create_graph(closure) -> bool:
+    """Whether `closure` accepts a `create_graph` keyword (by name or through `**kwargs`)."""
+    return any(
+        (p.name == "create_graph" and p.kind != p.POSITIONAL_ONLY) or p.kind == p.VAR_KEYWORD
+        for p in inspect.signature(closure).parameters.values()
+    )
 
 
 class CurvatureOptimizer(torch.optim.Optimizer):
@@ -72,31 +101,44 @@ class CurvatureOptimizer(torch.optim.Optimizer):
     def update(self, params, products, vectors) -> None:
         raise NotImplementedError
 
-    def _params_with_grad(self) -> list[torch.Tensor]:
+    def should_create_graph(self) -> bool:
+        """Whether the next step computes curvature, so that its backward must be
+        `loss.backward(create_graph=True)`. Asking does not change the optimizer."""
+        return self.curvature_due()
+
+    def _params_with_grad(self, style: str) -> list[torch.Tensor]:
+        name = type(self).__name__
         params = [p for group in self.param_groups for p in group["params"] if p.grad is not None]
+        if not params:
+            raise RuntimeError(f"{name}.step found no gradients; fix: {GRAPH_FIX[style]}")
         for p in params:
             if p.grad.is_sparse:
-                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+                raise RuntimeError(f"{name} does not support sparse gradients")
         return params
 
     @torch.no_grad()
     def step(self, closure=None):
-        """One step. `closure(create_graph: bool)` recomputes the loss, calls
-        `loss.backward(create_graph=create_graph)` and returns the loss."""
-        name = type(self).__name__
-        if closure is None:
-            raise RuntimeError(
-                f"{name}.step needs a closure(create_graph=False) that zeroes the gradients, "
-                "computes the loss, calls loss.backward(create_graph=create_graph) and "
-                "returns the loss; see pnf.optim.hutchinson"
-            )
+        """One step from the gradients in `p.grad` (no closure) or from a closure that
+        recomputes the loss and its gradients and returns the loss: `closure()` (which
+        asks `should_create_graph()`) or `closure(create_graph: bool)`."""
         refresh = self.curvature_due()
+        if closure is None:
+            style, evaluate = "no closure", lambda: None
+        elif takes_create_graph(closure):
+            style, evaluate = "closure(create_graph)", lambda: closure(create_graph=refresh)
+        else:
+            style, evaluate = "closure()", closure
         with torch.enable_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Using backward\\(\\) with create_graph=True")
-            loss = closure(create_graph=refresh)
-            params = self._params_with_grad()
+            loss = evaluate()
+            params = self._params_with_grad(style)
+            if refresh and any(p.grad.grad_fn is None for p in params):
+                raise RuntimeError(
+                    f"{type(self).__name__} computes curvature at this step and needs the gradient graph; "
+                    f"fix: {GRAPH_FIX[style]}"
+                )
             vectors = [rademacher_like(p, self.generator) for p in params] if refresh else None
-            products = hessian_vector_products(params, vectors, name) if refresh else None
+            products = hessian_vector_products(params, vectors, type(self).__name__) if refresh else None
         self.update(params, products, vectors)
         return loss
 
