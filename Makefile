@@ -17,23 +17,22 @@ export PNF_REPORTS := $(abspath $(REPORTS))
 export PNF_PROFILE := $(PROFILE)
 export PNF_EXECUTOR := $(EXECUTOR)
 
-IMAGE_NOTEBOOKS := image_convergence fig1a_image image_optimizers
-BOCC_NOTEBOOKS := fig1b_occupancy occupancy_activations
-NERF_NOTEBOOKS := fig1c_nerf
-OTHER_NOTEBOOKS := curvature explore
-NOTEBOOKS := $(IMAGE_NOTEBOOKS) $(BOCC_NOTEBOOKS) $(NERF_NOTEBOOKS) $(OTHER_NOTEBOOKS)
+# Every notebook is a report; a task's reports are the notebooks named <task>_*.ipynb.
+NOTEBOOKS := $(sort $(basename $(notdir $(wildcard $(NOTEBOOK_DIR)/*.ipynb))))
+task_notebooks = $(filter $(1)_%,$(NOTEBOOKS))
 
 PNF_SOURCES := $(shell find pnf -name '*.py' 2>/dev/null)
 REPORT_DEPS := $(PNF_SOURCES) pnf/templates/offline.html.j2 $(REPORTS)/.profile-$(PROFILE) $(VENV)/.installed $(wildcard $(PNF_DATA)/*)
 html = $(1:%=$(REPORTS)/%.html)
 
-.PHONY: figures image-exp bocc-exp nerf-exp test browser data data-if-online bench lab env clean-cache clean
+.PHONY: figures image-exp occupancy-exp bocc-exp nerf-exp test browser data data-if-online bench lab env clean-cache clean
 .DELETE_ON_ERROR:
 
 figures: $(call html,$(NOTEBOOKS)) $(REPORTS)/index.html
-image-exp: $(call html,$(IMAGE_NOTEBOOKS)) $(REPORTS)/index.html
-bocc-exp: $(call html,$(BOCC_NOTEBOOKS)) $(REPORTS)/index.html
-nerf-exp: $(call html,$(NERF_NOTEBOOKS)) $(REPORTS)/index.html
+image-exp: $(call html,$(call task_notebooks,image)) $(REPORTS)/index.html
+occupancy-exp: $(call html,$(call task_notebooks,occupancy)) $(REPORTS)/index.html
+bocc-exp: occupancy-exp
+nerf-exp: $(call html,$(call task_notebooks,nerf)) $(REPORTS)/index.html
 
 env: $(VENV)/.installed
 
@@ -60,7 +59,7 @@ $(REPORTS)/%.html: $(NOTEBOOK_DIR)/%.ipynb $(REPORT_DEPS) | data-if-online
 	  $(REPORTS)/$*.ipynb --output-dir $(REPORTS)
 
 $(REPORTS)/index.html: $(wildcard $(REPORTS)/*.ipynb) $(PNF_SOURCES) $(VENV)/.installed
-	$(BIN)/python -m pnf.index $(REPORTS)
+	$(BIN)/python -m pnf.report.index $(REPORTS)
 
 test: $(VENV)/.installed browser
 	$(BIN)/python -m pytest

@@ -1,9 +1,18 @@
-"""The paper's numbers we compare against, in one place, with where each comes from.
+"""The paper: its citation and every fact we compare against, in one place, with where
+each comes from. Which data is the paper's is said by the data registry (`pnf.data`).
 
-Sources (`../shared/paper_inventory.md`): "fig1" is the teaser figure and its caption;
-"readme" the convergence plots of the official README (values read off log plots,
-approximate); "secondary" a summary of the paper, to be treated with care.
+Sources: "fig1" is the teaser figure and its caption; "readme" the convergence plots of
+the official README (values read off log plots, approximate); "secondary" a summary of
+the paper, to be treated with care.
 """
+
+AUTHORS = "Chng, Saratchandran, Lucey"
+TITLE = "Preconditioners for the Stochastic Training of Neural Fields"
+VENUE = "CVPR 2025 (arXiv 2402.08784)"
+CITATION = f"{AUTHORS}, *{TITLE}*, {VENUE}"
+
+# The paper's ordering per field: ESGD ahead for the Gaussian, sine and wavelet fields, Adam for ReLU(PE).
+WINNER = {"gaussian": "esgd", "sine": "esgd", "wavelet": "esgd", "relu": "adam"}
 
 # Final full-image MSE at epoch 200, 2D image fitting (README convergence plots).
 IMAGE_FINAL_MSE = {
@@ -15,8 +24,7 @@ IMAGE_FINAL_MSE = {
         ("wavelet", "adam"): 6e-4, ("wavelet", "esgd"): 8e-5,
         ("relu", "adam"): 2e-4, ("relu", "esgd"): 8.5e-4,
     },
-    # who wins at the end, per activation
-    "winner": {"gaussian": "esgd", "sine": "esgd", "wavelet": "esgd", "relu": "adam"},
+    "winner": WINNER,  # who wins at the end, per activation
 }
 
 # Fig. 1d/e: wavelet field on the lion, PSNR (dB) at epoch 10.
@@ -27,6 +35,7 @@ FIG1_OCCUPANCY_IOU = {
     "source": "fig1",
     "epoch": 5000,
     "values": {("sine", "esgd"): 0.995, ("sine", "adam"): 0.99, ("relu", "adam"): 0.99, ("relu", "esgd"): 0.974},
+    "winner": {"sine": "esgd", "relu": "adam"},
     # Fig. 1f/g: sine reconstructions at epoch 1,000, ESGD visibly better than Adam
     "snapshot_epoch": 1000,
 }
@@ -47,3 +56,6 @@ NERF_LLFF_PSNR = {
     "values": {"fern": (24.38, 24.41), "flower": (25.67, 25.65), "room": (31.60, 30.52), "trex": (22.04, 22.21)},
     "columns": ("adam", "esgd"),
 }
+
+# The optimizers the paper compares (its README's comparison), by our registry's names.
+PAPER_OPTIMIZERS = ("adam", "sgd", "esgd", "adahessian", "adahessian_j", "kfac_adam", "shampoo")

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from pnf import explore
+from pnf.report import explorer as explore
 from pnf.runs import Result
 from pnf.tasks.image import IMAGE
 

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlparse
 import nbformat
 import pytest
 
-from pnf.scorecard import CLAIMS
+from pnf.report.scorecard import CLAIMS
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

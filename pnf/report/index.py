@@ -1,6 +1,6 @@
 """Write `reports/index.html`: the reproduction scorecard and links to every report.
 
-    python -m pnf.index REPORTS_DIR
+    python -m pnf.report.index REPORTS_DIR
 """
 
 import html
@@ -12,7 +12,8 @@ from pathlib import Path
 import nbformat
 
 import pnf
-from pnf.scorecard import CLAIMS, VERDICTS, load_records, verdict
+from pnf import paper
+from pnf.report.scorecard import CLAIMS, VERDICTS, load_records, verdict
 
 VERDICT_COLOR = {"reproduced": "#1a7f37", "ordering reproduced": "#9a6700", "not reproduced": "#cf222e",
                  "not run": "#6e7781"}
@@ -82,8 +83,7 @@ def write_index(reports: Path) -> Path:
 <html lang="en"><head><meta charset="utf-8"><title>pnf — does the paper reproduce?</title>
 <style>{STYLE}</style></head>
 <body><h1>Does the paper reproduce?</h1>
-<p>Chng, Saratchandran, Lucey, <em>Preconditioners for the Stochastic Training of Neural Fields</em>,
-CVPR 2025 (arXiv 2402.08784). Built {time.strftime('%Y-%m-%d %H:%M')} by pnf {pnf.__version__}.</p>
+<p>{paper.AUTHORS}, <em>{paper.TITLE}</em>, {paper.VENUE}. Built {time.strftime('%Y-%m-%d %H:%M')} by pnf {pnf.__version__}.</p>
 <p class=counts>{tally}</p>
 <p class=small>Reproduced: the ordering holds and, at the paper's scale and data, the values are within the stated
 tolerance. Ordering reproduced: the ordering holds, values off or not comparable (reduced profile or other data).

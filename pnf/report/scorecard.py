@@ -3,7 +3,7 @@
 A claim compares two settings (e.g. ESGD vs Adam) on one measured quantity. The paper's
 values come from `pnf.paper` with their source ("fig1", "readme" or "secondary"); a
 qualitative claim has none. A report records what it measured with `record(...)`, into
-`<reports>/claims/<claim>.json`; `pnf.index` turns the records into the scorecard.
+`<reports>/claims/<claim>.json`; `pnf.report.index` turns the records into the scorecard.
 
 Verdicts:
 - "reproduced": the ordering holds and, at the paper's scale and data, each value lies
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pnf import paper
+from pnf.optim import OPTIMIZERS
 
 VERDICTS = ("reproduced", "ordering reproduced", "not reproduced", "not run")
-NAMES = {"esgd": "ESGD", "adam": "Adam"}
 
 
 @dataclass(frozen=True)
@@ -51,16 +51,37 @@ class Claim:
         return f"within {self.tolerance:g}× of the paper" if self.tolerance_is_factor else f"±{self.tolerance:g} {self.unit}"
 
 
+def _name(setting: str) -> str:
+    return OPTIMIZERS[setting].label if setting in OPTIMIZERS else setting
+
+
+def _versus(values: dict, better: str, worse: str, unit: str = "") -> str:
+    """"(paper 29.36 vs 26.61 dB)": the paper's `values` of `better` and `worse`."""
+    return f"(paper {values[better]:g} vs {values[worse]:g}{unit})"
+
+
 def _image_mse_claim(activation: str) -> Claim:
-    values = paper.IMAGE_FINAL_MSE["values"]
-    winner = paper.IMAGE_FINAL_MSE["winner"][activation]
+    reference = paper.IMAGE_FINAL_MSE
+    winner = reference["winner"][activation]
     loser = "adam" if winner == "esgd" else "esgd"
     return Claim(
         id=f"image-{activation}-final-mse", figure="README plots", report="image_convergence",
-        statement=f"{activation}: {NAMES[winner]} ends below {NAMES[loser]} in MSE (epoch 200)",
-        better=winner, worse=loser, higher_is_better=False, unit="MSE", source=paper.IMAGE_FINAL_MSE["source"],
-        paper={o: values[activation, o] for o in ("adam", "esgd")}, tolerance=2.0, tolerance_is_factor=True,
+        statement=f"{activation}: {_name(winner)} ends below {_name(loser)} in MSE (epoch {reference['epoch']})",
+        better=winner, worse=loser, higher_is_better=False, unit="MSE", source=reference["source"],
+        paper={o: reference["values"][activation, o] for o in ("adam", "esgd")}, tolerance=2.0, tolerance_is_factor=True,
     )
+
+
+def _occupancy_claim(activation: str, name: str) -> Claim:
+    reference = paper.FIG1_OCCUPANCY_IOU
+    values = {o: reference["values"][activation, o] for o in ("esgd", "adam")}
+    winner = reference["winner"][activation]
+    loser = "adam" if winner == "esgd" else "esgd"
+    return Claim(
+        id=f"fig1b-{activation}-iou", figure="Fig. 1b", report="occupancy_fig1b", better=winner, worse=loser,
+        statement=f"occupancy, {name}: {_name(winner)} IoU above {_name(loser)}'s "
+                  f"{_versus(values, winner, loser)} at epoch {reference['epoch']:,}",
+        higher_is_better=True, unit="IoU", source=reference["source"], paper=values, tolerance=0.005)
 
 
 def _curvature_claim(activation: str) -> Claim:
@@ -73,35 +94,31 @@ def _curvature_claim(activation: str) -> Claim:
 
 
 CLAIMS: list[Claim] = [
-    Claim(id="fig1-wavelet-psnr-epoch10", figure="Fig. 1d, e", report="fig1a_image",
-          statement="wavelet: ESGD PSNR at epoch 10 above Adam's (paper 29.36 vs 26.61 dB)",
+    Claim(id="fig1-wavelet-psnr-epoch10", figure="Fig. 1d, e", report="image_fig1a",
+          statement=f"wavelet: ESGD PSNR at epoch {paper.FIG1_WAVELET_PSNR['epoch']} above Adam's "
+                    f"{_versus(paper.FIG1_WAVELET_PSNR['values'], 'esgd', 'adam', ' dB')}",
           better="esgd", worse="adam", higher_is_better=True, unit="dB", source=paper.FIG1_WAVELET_PSNR["source"],
           paper=dict(paper.FIG1_WAVELET_PSNR["values"]), tolerance=1.0),
     *[_image_mse_claim(activation) for activation in ("gaussian", "sine", "wavelet", "relu")],
     Claim(id="optimizers-gaussian-esgd-vs-adahessian", figure="optimizer comparison", report="image_optimizers",
-          statement="Gaussian: ESGD fastest, ahead of AdaHessian (final PSNR)", better="esgd", worse="adahessian",
-          higher_is_better=True, unit="dB", source="secondary"),
+          statement=f"Gaussian: ESGD fastest, ahead of {_name('adahessian')} (final PSNR)", better="esgd",
+          worse="adahessian", higher_is_better=True, unit="dB", source="secondary"),
     Claim(id="optimizers-sgd-slowest", figure="optimizer comparison", report="image_optimizers",
-          statement="Gaussian: SGD slowest by far, behind Adam (final PSNR)", better="adam", worse="sgd",
+          statement=f"Gaussian: {_name('sgd')} slowest by far, behind Adam (final PSNR)", better="adam", worse="sgd",
           higher_is_better=True, unit="dB", source="secondary"),
     Claim(id="optimizers-shampoo-costly", figure="optimizer comparison", report="image_optimizers",
-          statement="Shampoo costs more per epoch than ESGD", better="esgd", worse="shampoo",
+          statement=f"{_name('shampoo')} costs more per epoch than ESGD", better="esgd", worse="shampoo",
           higher_is_better=False, unit="s/epoch", source="secondary"),
-    Claim(id="fig1b-sine-iou", figure="Fig. 1b", report="fig1b_occupancy",
-          statement="occupancy, sine: ESGD IoU above Adam's (paper ≈0.995 vs ≈0.99 at epoch 5,000)",
-          better="esgd", worse="adam", higher_is_better=True, unit="IoU", source="fig1",
-          paper={o: paper.FIG1_OCCUPANCY_IOU["values"]["sine", o] for o in ("esgd", "adam")}, tolerance=0.005),
-    Claim(id="fig1b-relu-iou", figure="Fig. 1b", report="fig1b_occupancy",
-          statement="occupancy, ReLU(PE): Adam IoU above ESGD's (paper ≈0.99 vs ≈0.974)",
-          better="adam", worse="esgd", higher_is_better=True, unit="IoU", source="fig1",
-          paper={o: paper.FIG1_OCCUPANCY_IOU["values"]["relu", o] for o in ("esgd", "adam")}, tolerance=0.005),
-    Claim(id="fig1hi-nerf-error", figure="Fig. 1h, i", report="fig1c_nerf",
-          statement="NeRF, Gaussian: ESGD's mean test error below Adam's (paper 0.0695 vs 0.0743)",
-          better="esgd", worse="adam", higher_is_better=False, unit="mean |error|", source="fig1",
+    _occupancy_claim("sine", "sine"),
+    _occupancy_claim("relu", "ReLU(PE)"),
+    Claim(id="fig1hi-nerf-error", figure="Fig. 1h, i", report="nerf_fig1c",
+          statement=f"NeRF, Gaussian: ESGD's mean test error below Adam's "
+                    f"{_versus(paper.FIG1_NERF['error'], 'esgd', 'adam')}",
+          better="esgd", worse="adam", higher_is_better=False, unit="mean |error|", source=paper.FIG1_NERF["source"],
           paper=dict(paper.FIG1_NERF["error"]), tolerance=0.01),
-    Claim(id="fig1c-nerf-train-mse", figure="Fig. 1c", report="fig1c_nerf",
+    Claim(id="fig1c-nerf-train-mse", figure="Fig. 1c", report="nerf_fig1c",
           statement="NeRF: Gaussian-ESGD ends with a lower training MSE than Gaussian-Adam",
-          better="esgd", worse="adam", higher_is_better=False, unit="MSE", source="fig1"),
+          better="esgd", worse="adam", higher_is_better=False, unit="MSE", source=paper.FIG1_NERF["source"]),
     *[_curvature_claim(activation) for activation in ("gaussian", "sine", "wavelet")],
     Claim(id="curvature-relu-sparse-hv", figure="theory", report="curvature",
           statement="Hv is sparser for ReLU(PE) than for the sine field", better="relu", worse="sine",

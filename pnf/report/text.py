@@ -1,0 +1,63 @@
+"""What reports say in words: labels, formatted values, Markdown tables and notes."""
+
+import math
+
+from IPython.display import Markdown
+
+from pnf.fields import ACTIVATIONS
+from pnf.optim import OPTIMIZERS
+
+
+def label(activation: str | None, optimizer: str | None = None) -> str:
+    """"wavelet (Gabor) · ESGD"; the field's or the optimizer's label alone when the other is None."""
+    return " · ".join(name for name in (activation and ACTIVATIONS[activation].label,
+                                         optimizer and OPTIMIZERS[optimizer].label) if name)
+
+
+def labels(activations) -> str:
+    """The fields' labels, comma-separated ("none" when there are none)."""
+    return ", ".join(ACTIVATIONS[a].label for a in activations) or "none"
+
+
+def format_value(mean: float, spread: float, count: int, digits: int = 2, scientific: bool = False) -> str:
+    """"27.31 ± 0.40 (3 seeds)"; one value for one seed; "diverged / not run" for none."""
+    if count == 0 or not math.isfinite(mean):
+        return "diverged / not run"
+    number = f"{{:.{digits}{'e' if scientific else 'f'}}}".format
+    return number(mean) if count == 1 else f"{number(mean)} ± {number(spread)} ({count} seeds)"
+
+
+def markdown_table(header: list[str], rows: list[list]) -> Markdown:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return Markdown("\n".join(lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]))
+
+
+def bullets(notes: list[str]) -> Markdown:
+    return Markdown("\n".join(f"- {note}" for note in notes if note))
+
+
+def yes_no(holds: bool) -> str:
+    return "yes" if holds else "**no**"
+
+
+def orderings(winners: dict, expected: dict, what: str) -> str:
+    """Which fields' winner (from `stats.winners`) is the paper's (`expected`, per field)."""
+    agree = [a for a in winners if a in expected and winners[a]["winner"] == expected[a]]
+    differ = [a for a in winners if a in expected and a not in agree]
+    return (f"The paper's ordering of {what} holds here for: {labels(agree)}; it does **not** hold for: "
+            f"{labels(differ)}" + (" (nothing was tuned to change it)" if differ else "") + ".")
+
+
+def shorter_run(epochs: int, paper_epochs: int, target: str, unit: str = "epoch") -> str:
+    """A note when these runs stop before the paper's, else nothing."""
+    if epochs >= paper_epochs:
+        return ""
+    return (f"These runs stop at {unit} {epochs:,}, the paper's at {paper_epochs:,}: absolute values are "
+            f"early-training ones and orderings can still change; compare orderings (`make {target} PROFILE=paper`).")
+
+
+def diverged_note(results) -> str:
+    """Which settings diverged (non-finite loss) and at which step, else nothing."""
+    runs = [r for r in results if r.status == "diverged"]
+    return ("**Diverged** (non-finite loss, no metric; a rival of a diverged run wins by default): " + ", ".join(
+        f"{label(r.config.activation, r.config.optimizer)} (step {r.diverged_step})" for r in runs)) if runs else ""
