@@ -18,7 +18,7 @@ from pnf.tasks import TASKS
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 # what a notebook may choose besides profile settings: which data, and the explorer's widget defaults
 DATA_CHOICES = {"data_dir", "mesh", "scene", "seed"}
-ANALYSES = {"curvature", "explore"}  # notebooks of no one task
+ANALYSES = {"curvature", "explore", "esgd_in_your_loop"}  # notebooks of no one task
 EXPLORER_CHOICES = {"task", "activation", "optimizers", "lr_scale", "epoch"}
 SECTIONS = [task.settings["paper"] for task in TASKS.values()] + [CURVATURE["paper"]]
 PROFILE_FIELDS = {f.name for section in SECTIONS for f in fields(section)}
@@ -43,10 +43,11 @@ def test_notebook_parameters_match_the_profiles(notebook):
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda path: path.stem)
-def test_notebook_starts_with_the_preamble_and_is_named_by_its_task(notebook):
+def test_a_report_of_a_task_is_named_by_it_and_starts_with_the_preamble(notebook):
     code = "\n".join(cell.source for cell in nbformat.read(notebook, as_version=4).cells if cell.cell_type == "code")
-    assert "start(profile" in code
-    assert notebook.stem.split("_")[0] in TASKS or notebook.stem in ANALYSES
+    task = notebook.stem.split("_")[0]
+    assert task in TASKS or notebook.stem in ANALYSES
+    assert f'start(profile, "{task}"' in code or task not in TASKS
 
 
 @pytest.mark.parametrize("name, value", [("epochs", 0), ("epochs", -3), ("epochs", 2.5), ("epochs", "10"),
