@@ -3,6 +3,7 @@
     python -m pnf run --task image --activation sine --optimizer esgd --seed 0 [--profile quick]
     python -m pnf sweep quick [--family image] [--executor pool|local|slurm]
     python -m pnf cache [--clear]
+    python -m pnf fit photo.jpg [--task image|occupancy|nerf] [--optimizer esgd | --compare esgd,adam] [--out results]
 """
 
 import argparse
@@ -13,6 +14,7 @@ import sys
 import time
 from dataclasses import replace
 
+from pnf import fit
 from pnf.executors import EXECUTORS, run_all
 from pnf.profiles import PROFILES
 from pnf.runs import cache_dir, run
@@ -43,8 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     listing = commands.add_parser("cache", help="list cached runs (size, config, age)")
     listing.add_argument("--clear", action="store_true", help="delete the whole cache")
 
+    fit.add_arguments(commands.add_parser("fit", help=fit.HELP, description=fit.__doc__,
+                                          formatter_class=argparse.RawDescriptionHelpFormatter))
+
     args = parser.parse_args(argv)
-    return {"run": run_one, "sweep": run_sweep, "cache": show_cache}[args.command](args)
+    return {"run": run_one, "sweep": run_sweep, "cache": show_cache, "fit": fit.main}[args.command](args)
 
 
 def run_one(args) -> int:

@@ -1,0 +1,191 @@
+"""`python -m pnf fit`: fit a field to your own image, mesh or scene from the shell.
+
+    python -m pnf fit photo.jpg --field sine --optimizer esgd --epochs 50 --out results/
+    python -m pnf fit bunny.obj --task occupancy --compare esgd,adam --out results/
+    python -m pnf fit my_scene/ --task nerf --out results/
+
+The input is a file or folder of your own (an image; an OBJ/PLY/OFF/STL mesh; a
+Blender or LLFF scene folder) or a registered source name (`skimage:astronaut`).
+Each optimizer trains through `pnf.runs.compute` (the one training loop, bypassing
+the cache, since a file may change under the same path) at the task's settings of
+`--profile`, changed by `--epochs`, `--resolution` and `--batch-size`. Written into
+`--out` once every run has finished:
+- `reconstruction_<optimizer>.png`: the fitted image, or the first test view of a scene;
+  `reconstruction_<optimizer>.ply` for a mesh: marching cubes of the field at 1/2, in
+  the normalised cube [-1, 1]³ the field was fitted on;
+- `curves.png`: the task's metric (PSNR in dB, or IoU) per epoch, one line per optimizer;
+- `metrics.json`: per run its config, status, final and per-epoch metrics, seconds.
+An input that cannot be used stops the command before anything is trained or written.
+"""
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image as PILImage
+
+from pnf.data.sources import DEFAULTS, PATH_KINDS, SOURCES
+from pnf.device import default_device
+from pnf.fields import ACTIVATIONS
+from pnf.metrics import reconstruct
+from pnf.optim import OPTIMIZERS
+from pnf.profiles import PROFILES
+from pnf.runs import Result, compute
+from pnf.tasks import TASKS, get_task, make_task
+
+HELP = "fit a field to your own image, mesh or scene; write its reconstruction, curves and metrics"
+SCENE_LAYOUTS = "a scene folder (Blender: transforms_train.json with its views; LLFF: poses_bounds.npy and images/)"
+METRIC_LABELS = {"psnr": "PSNR (dB)", "iou": "IoU"}
+
+
+class InputError(ValueError):
+    """An argument or input file that `fit` cannot use; the message says what is accepted."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `fit` subcommand's arguments."""
+    parser.add_argument("input", help="an image file, a mesh file, a scene folder, or a registered source name")
+    parser.add_argument("--task", default="image", choices=sorted(TASKS), help="default: image")
+    parser.add_argument("--field", default="sine", help=f"one of {', '.join(ACTIVATIONS)} (default: sine)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--optimizer", default="esgd", help=f"one of {', '.join(OPTIMIZERS)} (default: esgd)")
+    which.add_argument("--compare", metavar="A,B", help="train several optimizers and plot them together")
+    parser.add_argument("--epochs", type=int, help="default: the profile's")
+    parser.add_argument("--resolution", type=int, help="image side, occupancy grid side or view width (pixels)")
+    parser.add_argument("--batch-size", type=int, help="pixels, points or rays a step (default: the profile's)")
+    parser.add_argument("--profile", default="quick", choices=sorted(PROFILES), help="default: quick")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="results", help="folder to write into (default: results)")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Fit, write the outputs, print one line per run. Returns 0 when every run
+    finished, 1 when one diverged, 2 (nothing written) when an input is unusable."""
+    try:
+        configs = make_configs(args)
+        metric = check_input(args, configs[0])
+    except InputError as error:
+        print(f"python -m pnf fit: error: {error}", file=sys.stderr)
+        return 2
+    results = [compute(config) for config in configs]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    reconstructions = [write_reconstruction(result, get_task(args.task).data_kind, out) for result in results]
+    plot_curves(results, metric, f"{args.field} field on {Path(args.input).name}", out / "curves.png")
+    write_metrics(results, reconstructions, args.input, metric, out / "metrics.json")
+    for result, path in zip(results, reconstructions):
+        outcome = (f"{metric} {result.final(metric):.4g} after {result.config.epochs} epochs" if result.status == "ok"
+                   else f"diverged at step {result.diverged_step}")
+        print(f"{result.config.optimizer}: {outcome} ({result.seconds:.1f} s) -> {path or 'no reconstruction'}")
+    print(f"wrote {out / 'curves.png'} and {out / 'metrics.json'}")
+    return 0 if all(result.status == "ok" for result in results) else 1
+
+
+def make_configs(args: argparse.Namespace) -> list:
+    """One RunConfig per optimizer, at the task's settings of `args.profile` changed by
+    the arguments; InputError naming any unusable argument."""
+    if args.field not in ACTIVATIONS:
+        raise InputError(f"--field {args.field!r} is not a field; one of {', '.join(ACTIVATIONS)}")
+    optimizers = args.compare.split(",") if args.compare else [args.optimizer]
+    setting = f"--compare {args.compare!r}" if args.compare else f"--optimizer {args.optimizer!r}"
+    unknown = [name for name in optimizers if name not in OPTIMIZERS]
+    if unknown:
+        raise InputError(f"{setting}: {', '.join(map(repr, unknown))} not an optimizer; "
+                         f"one of {', '.join(OPTIMIZERS)}")
+    if args.compare and (len(optimizers) < 2 or len(set(optimizers)) < len(optimizers)):
+        raise InputError(f"{setting}: give two or more different optimizers separated by commas, e.g. esgd,adam")
+    for option in ("epochs", "resolution", "batch_size"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            raise InputError(f"--{option.replace('_', '-')} {value}: must be a whole number of at least 1")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {args.out!r} is a file; give a folder (it is created if missing)")
+    task = get_task(args.task)
+    settings = task.settings_for(args.profile)
+    settings = replace(settings, epochs=args.epochs or settings.epochs, snapshot_epoch=None,
+                       resolution=args.resolution or settings.resolution,
+                       batch_size=args.batch_size or settings.batch_size, seeds=1)
+    return [replace(config, seed=args.seed) for config in task.configs(settings, args.input, [args.field], optimizers)]
+
+
+def accepted(task_name: str) -> str:
+    """What `--task task_name` takes as input, in words."""
+    kind = get_task(task_name).data_kind
+    suffixes = [suffix for suffix, path_kind in PATH_KINDS.items() if path_kind == kind]
+    own = f"{kind} files ({', '.join(suffixes)})" if suffixes else SCENE_LAYOUTS
+    example = f" or a registered {kind} name such as {DEFAULTS[kind][1]}" if kind in DEFAULTS else ""
+    return f"--task {task_name} takes {own}{example}"
+
+
+def check_input(args: argparse.Namespace, config) -> str:
+    """Read the input the way the run will (building its task); return the task's
+    headline metric's name, or raise InputError naming the input and what is accepted."""
+    if args.input not in SOURCES and not Path(args.input).exists():
+        raise InputError(f"{args.input!r}: no such file or folder; {accepted(args.task)}")
+    try:
+        return make_task(config, default_device()).metric
+    except (OSError, ValueError) as error:
+        raise InputError(f"{error}; {accepted(args.task)}") from None
+
+
+def write_reconstruction(result: Result, kind: str, out: Path) -> Path | None:
+    """The run's final reconstruction as a file in `out`: a PNG of an image or view
+    `[H, W, 3]` in [0, 1], a PLY mesh of an occupancy grid `[R, R, R]`; None when the
+    run diverged or its field has no surface yet."""
+    if result.status != "ok":
+        return None
+    array = result.snapshots[result.config.epochs]
+    if kind != "mesh":
+        path = out / f"reconstruction_{result.config.optimizer}.png"
+        PILImage.fromarray(np.round(array * 255).astype(np.uint8)).save(path)
+        return path
+    try:
+        mesh = reconstruct(array)
+    except ValueError:  # the probability never crosses 1/2
+        return None
+    path = out / f"reconstruction_{result.config.optimizer}.ply"
+    mesh.export(path)
+    return path
+
+
+def plot_curves(results: list[Result], metric: str, title: str, path: Path) -> None:
+    """`metric` per evaluated epoch of every run, one line per optimizer, saved as a PNG."""
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    ax = figure.subplots()
+    for result in results:
+        epochs, values = result.metric(metric)
+        label = OPTIMIZERS[result.config.optimizer].label or result.config.optimizer
+        if result.status != "ok":
+            label += f" (diverged at step {result.diverged_step})"
+        ax.plot(epochs, values, marker="." if len(epochs) < 30 else None, label=label)
+    ax.set(xlabel="epoch", ylabel=METRIC_LABELS.get(metric, metric), title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    figure.savefig(path, dpi=120)
+
+
+def write_metrics(results: list[Result], reconstructions: list, source: str, metric: str, path: Path) -> None:
+    """metrics.json: the input, the headline metric and, per run, its config, status,
+    training seconds, final metrics and per-epoch history."""
+    runs = [
+        {
+            "optimizer": result.config.optimizer,
+            "status": result.status,
+            "diverged_step": result.diverged_step,
+            "seconds": result.seconds,
+            "final": ({name: result.final(name) for name in result.history["metrics"]}
+                      if result.status == "ok" else {}),
+            "eval_epoch": result.history["eval_epoch"],
+            "metrics": result.history["metrics"],
+            "train_loss": result.history["train_loss"],
+            "reconstruction": reconstruction.name if reconstruction else None,
+            "config": asdict(result.config),
+        }
+        for result, reconstruction in zip(results, reconstructions)
+    ]
+    path.write_text(json.dumps({"input": source, "metric": metric, "runs": runs}, indent=1))
