@@ -30,9 +30,9 @@ class Size:
 
 
 SIZES = {
-    "full": Size("full", 256, 512, 256, 21, 25600, (4096, 65536), 4096, 3),
-    "reduced": Size("reduced", 128, 512, 256, 9, 25600, (4096, 16384), 2048, 2),
-    "tiny": Size("tiny", 32, 128, 32, 3, 25600, (256, 1024), 256, 2, fresh_process=False),
+    "full": Size("full", 256, 512, 256, 21, 25600, (512, 4096, 65536), 4096, 3),
+    "reduced": Size("reduced", 128, 512, 256, 9, 25600, (512, 4096, 16384), 2048, 2),
+    "tiny": Size("tiny", 32, 128, 32, 3, 25600, (128, 256, 1024), 256, 2, fresh_process=False),
 }
 
 
@@ -79,6 +79,31 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, device:
             synchronize(device)
             times[name].append(time.perf_counter() - started)
     return {name: statistics.median(values) for name, values in times.items()}
+
+
+MATMULS = ("aten::mm", "aten::addmm")
+
+
+def matmul_time(run: Callable[[], object], device: torch.device, calls: int = 3) -> tuple[float, float]:
+    """(seconds in torch's matrix products, seconds in all) per call of `run`, both under
+    one profiler session: the products by the profiler's self time of those operations
+    (on a GPU, their kernel time), the whole by the clock (profiler overhead included)."""
+    run()
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    with torch.profiler.profile(activities=activities) as profiler:
+        started = time.perf_counter()
+        for _ in range(calls):
+            run()
+        synchronize(device)
+        total = time.perf_counter() - started
+    events = [event for event in profiler.key_averages() if event.key in MATMULS]
+    if device.type == "cuda":
+        in_matmuls = sum(event.self_device_time_total for event in events)
+    else:
+        in_matmuls = sum(event.self_cpu_time_total for event in events)
+    return in_matmuls / 1e6 / calls, total / calls
 
 
 def device() -> torch.device:

@@ -4,6 +4,7 @@ denormals, per step, with the largest change of outputs and gradients."""
 
 import contextlib
 import copy
+import math
 
 import torch
 import torch.nn.functional as F
@@ -20,14 +21,14 @@ ACTIVATIONS = ("gaussian", "wavelet")
 def variant(name: str):
     """Run the fields' exponential as `name`: "unclamped", "clamped" (the package) or
     "flush denormals" (unclamped with `torch.set_flush_denormal(True)`)."""
-    packaged = fields._exp_neg
+    packaged = fields.EXP_FLOOR
     if name != "clamped":
-        fields._exp_neg = torch.exp
+        fields.EXP_FLOOR = -math.inf
     flush = name == "flush denormals" and torch.set_flush_denormal(True)
     try:
         yield
     finally:
-        fields._exp_neg = packaged
+        fields.EXP_FLOOR = packaged
         if flush:
             torch.set_flush_denormal(False)
 

@@ -131,7 +131,7 @@ def hvp_methods(size: Size, dev: torch.device) -> Table:
         table.rows.append([activation, 1e3 * t["grad"], 1e3 * t["double"], 1e3 * t["forward"],
                            t["double"] / t["grad"], t["forward"] / t["grad"], faster, error / scale])
     table.notes += [
-        "Both variants return the gradient and Hv for one Rademacher v; target ≤ 2.5× a gradient step.",
+        "Both variants return the gradient and Hv for one Rademacher v; target ≤ 2.2× a gradient step (see 1c).",
         "Double backward is `loss.backward(create_graph=True)` then `pnf.optim.hutchinson.hessian_vector_products` "
         "(ESGD's path); forward-over-reverse is `torch.func.jvp(torch.func.grad(loss), ...)` with `functional_call`.",
     ]

@@ -5,25 +5,159 @@ layer and `hidden_layers` hidden layers of `hidden_features` units, each an
 activated layer of one registered kind, followed by a linear output layer
 (`../shared/paper.md`). Every layer kind takes `(in_features, out_features, first)`
 plus its own hyperparameters, whose paper values are its preset.
+
+Gaussian bumps (the Gaussian layer, the Gabor envelope) are `Bump`s applied by
+`activate`: value, first and second derivative in closed form, so that the double
+backward of curvature optimizers runs a few products per layer instead of
+differentiating a chain of five operations. sin and cos stay plain torch operations:
+autograd differentiates them in two, and closed forms measured slower there
+(`make bench`, table 1c).
 """
 
 import math
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import Callable
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 # float32 `exp` underflows below about -87, and CPU kernels take a slow path there.
-# Clamping the exponent at -80 changes the value by under 2e-35 and the gradient by
-# nothing float32 can represent, but makes Gaussian and Gabor layers several times
-# faster on CPU (`make bench` measures it).
+# Clamping the exponent at -80 changes the value by under 2e-35 but makes Gaussian and
+# Gabor layers several times faster on CPU (`make bench` measures it). In the floored
+# tail the derivatives are the closed forms below evaluated at that value: for any
+# pre-activation below 10³ under 1e-28 (first) and 1e-23 (second), where the exact
+# ones are 0 to float32 precision.
 EXP_FLOOR = -80.0
 
 
-def _exp_neg(exponent: torch.Tensor) -> torch.Tensor:
-    """exp of a non-positive exponent, floored at EXP_FLOOR."""
-    return torch.exp(torch.clamp(exponent, min=EXP_FLOOR))
+class Bump:
+    """f(z) = `exp(-rate · z²)` elementwise on `[N, F]`, the exponent floored at
+    EXP_FLOOR, with f' = -2 rate z f and f'' = -2 rate (f + z f') in closed form for
+    `activate`. A subclass gives `rate` and writes the exponent as its layer always
+    has (so values stay bitwise those of earlier versions)."""
+
+    rate: float
+
+    def exponent(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def value(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(self.exponent(z), min=EXP_FLOOR).exp_()
+
+    def slope(self, z: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        """f'(z), given value = f(z)."""
+        return (z * value).mul_(-2 * self.rate)
+
+    def curvature(self, z: torch.Tensor, value: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
+        """f''(z), given f(z) and f'(z)."""
+        return torch.addcmul(value, z, slope).mul_(-2 * self.rate)
+
+
+@dataclass(frozen=True)
+class Gaussian(Bump):
+    """`exp(-z² / (2σ²))`."""
+
+    sigma: float
+
+    @property
+    def rate(self) -> float:
+        return 0.5 / self.sigma**2
+
+    def exponent(self, z):
+        return (z / self.sigma).pow_(2).mul_(-0.5)
+
+
+@dataclass(frozen=True)
+class Envelope(Bump):
+    """`exp(-(s z)²)`, the Gabor wavelet's envelope of scale s."""
+
+    scale: float
+
+    @property
+    def rate(self) -> float:
+        return self.scale**2
+
+    def exponent(self, z):
+        return (self.scale * z).pow_(2).neg_()
+
+
+class _Activate(torch.autograd.Function):
+    """`f(z)` whose backward is `_Slope`, itself differentiable: a double backward
+    (Hessian-vector products) then costs a few elementwise products per layer instead
+    of differentiating autograd's chain for each of f's operations. Returns f(z) and
+    f'(z), the latter saved for the derivatives (torch.func needs it as an output)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(z, bump):
+        value = bump.value(z)
+        return value, bump.slope(z, value)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        z, ctx.bump = inputs
+        value, slope = output
+        ctx.mark_non_differentiable(slope)
+        ctx.set_materialize_grads(False)  # no zeros for the slope's (unused) gradient
+        ctx.save_for_backward(z, value, slope)
+        ctx.save_for_forward(slope)
+
+    @staticmethod
+    def backward(ctx, grad, _):
+        z, value, slope = ctx.saved_tensors
+        if not torch.is_grad_enabled():  # a first-order backward: no graph to record
+            return grad * slope, None
+        return _Slope.apply(grad, z, value, slope, ctx.bump), None
+
+    @staticmethod
+    def jvp(ctx, z_tangent, _):
+        (slope,) = ctx.saved_tensors
+        return z_tangent * slope, None
+
+
+class _Slope(torch.autograd.Function):
+    """`grad · f'(z)`, differentiable once more in grad and z (value and slope are
+    f(z) and f'(z), given so as not to recompute them)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(grad, z, value, slope, bump):
+        return grad * slope
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        grad, z, value, slope, ctx.bump = inputs
+        ctx.save_for_backward(grad, z, value, slope)
+        ctx.save_for_forward(grad, z, value, slope)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, outer):
+        grad, z, value, slope = ctx.saved_tensors
+        by_grad = outer * slope if ctx.needs_input_grad[0] else None
+        by_z = (outer * grad).mul_(ctx.bump.curvature(z, value, slope)) if ctx.needs_input_grad[1] else None
+        return by_grad, by_z, None, None, None
+
+    @staticmethod
+    def jvp(ctx, grad_tangent, z_tangent, value_tangent, slope_tangent, _):
+        grad, z, value, slope = ctx.saved_tensors
+        tangent = torch.zeros_like(grad)
+        if grad_tangent is not None:
+            tangent = tangent + grad_tangent * slope
+        if z_tangent is not None:
+            tangent = tangent + z_tangent * grad * ctx.bump.curvature(z, value, slope)
+        return tangent
+
+
+def activate(z: torch.Tensor, bump: Bump) -> torch.Tensor:
+    """`bump(z)` elementwise, `[N, F] -> [N, F]`, differentiable twice in z."""
+    if torch.is_grad_enabled() and z.requires_grad:
+        return _Activate.apply(z, bump)[0]
+    return bump.value(z)
 
 
 class GaussianLayer(nn.Module):
@@ -32,11 +166,11 @@ class GaussianLayer(nn.Module):
     def __init__(self, in_features: int, out_features: int, first: bool, sigma: float):
         super().__init__()
         self.sigma = sigma
+        self.bump = Gaussian(sigma)
         self.linear = nn.Linear(in_features, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.linear(x)
-        return _exp_neg(-0.5 * (z / self.sigma) ** 2)
+        return activate(self.linear(x), self.bump)
 
 
 class SineLayer(nn.Module):
@@ -68,12 +202,12 @@ class GaborLayer(nn.Module):
     def __init__(self, in_features: int, out_features: int, first: bool, omega: float, scale: float):
         super().__init__()
         self.omega, self.scale = omega, scale
+        self.window = Envelope(scale)
         self.frequency = nn.Linear(in_features, out_features)
         self.envelope = nn.Linear(in_features, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        carrier = torch.cos(self.omega * self.frequency(x))
-        return carrier * _exp_neg(-((self.scale * self.envelope(x)) ** 2))
+        return torch.cos(self.omega * self.frequency(x)) * activate(self.envelope(x), self.window)
 
 
 class PositionalEncoding(nn.Module):
@@ -103,20 +237,38 @@ class ReLULayer(nn.Module):
 
 @dataclass(frozen=True)
 class Activation:
-    """A registered layer kind with its paper hyperparameters (2D image preset)."""
+    """A registered layer kind with its paper hyperparameters (2D image preset).
+
+    `weight_scale` is the factor of `make_field(..., weight_scale=...)` recommended for
+    this kind, with its `weight_scale_source`; None where none is published."""
 
     layer: type
     preset: dict = field(default_factory=dict)
     init_output: Callable[..., None] | None = None
     label: str = ""
+    weight_scale: float | None = None
+    weight_scale_source: str = ""
 
 
 ACTIVATIONS: dict[str, Activation] = {
     "gaussian": Activation(GaussianLayer, {"sigma": 0.05}, label="Gaussian"),
-    "sine": Activation(SineLayer, {"omega": 30.0}, _siren_output_init, label="sine (SIREN)"),
+    "sine": Activation(
+        SineLayer, {"omega": 30.0}, _siren_output_init, label="sine (SIREN)", weight_scale=2.0,
+        weight_scale_source="Yeom, Lee, Lee, ICLR 2025 (Fast Training of Sinusoidal Neural Fields via Scaling "
+        "Initialization) recommend a moderate factor; 2.0 is our choice within their range, not a value "
+        "quoted from the paper",
+    ),
     "wavelet": Activation(GaborLayer, {"omega": 10.0, "scale": 10.0}, label="wavelet (Gabor)"),
     "relu": Activation(ReLULayer, {"frequencies": 8}, label="ReLU(PE)"),
 }
+
+
+def _check_weight_scale(weight_scale) -> float:
+    """A finite positive real number, or ValueError naming `weight_scale`."""
+    number = isinstance(weight_scale, Real) and not isinstance(weight_scale, bool)
+    if not (number and math.isfinite(weight_scale) and weight_scale > 0):
+        raise ValueError(f"weight_scale must be a finite number > 0 (1.0 = off), not {weight_scale!r}")
+    return float(weight_scale)
 
 
 def make_field(
@@ -126,6 +278,7 @@ def make_field(
     hidden_features: int = 256,
     hidden_layers: int = 3,
     skips: tuple[int, ...] = (),
+    weight_scale: float = 1.0,
     **hyperparameters,
 ) -> nn.Module:
     """The paper's MLP: `[N, in_dim] -> [N, out_dim]` with activation `name`.
@@ -133,9 +286,13 @@ def make_field(
     Hyperparameters not given take the activation's preset. `skips` lists the layers
     (counted from 0, the input layer) after which the field's input `[N, in_dim]` is
     concatenated to the hidden features, as NeRF's `skips=[4]` (`SkipMLP`).
+    `weight_scale` multiplies every initial weight matrix except the output layer's
+    (biases untouched): the weight scaling of Yeom, Lee, Lee (ICLR 2025), 1.0 = off;
+    `ACTIVATIONS[name].weight_scale` is the recommended factor where there is one.
     """
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; registered: {', '.join(ACTIVATIONS)}")
+    weight_scale = _check_weight_scale(weight_scale)
     activation = ACTIVATIONS[name]
     unknown = set(hyperparameters) - set(activation.preset)
     if unknown:
@@ -148,12 +305,23 @@ def make_field(
         activation.layer(width_in + (in_dim if i - 1 in skips else 0), width_out, first=(i == 0), **params)
         for i, (width_in, width_out) in enumerate(zip(widths[:-1], widths[1:]))
     ]
+    if weight_scale != 1.0:
+        _scale_weights(layers, weight_scale)
     output = nn.Linear(hidden_features, out_dim)
     if activation.init_output is not None:
         activation.init_output(output, **params)
     if skips:
         return SkipMLP(layers, output, skips)
     return nn.Sequential(*layers, output)
+
+
+def _scale_weights(layers: list[nn.Module], factor: float) -> None:
+    """Multiply the weight matrix of every linear map in `layers` by `factor`."""
+    with torch.no_grad():
+        for layer in layers:
+            for linear in layer.modules():
+                if isinstance(linear, nn.Linear):
+                    linear.weight.mul_(factor)
 
 
 class SkipMLP(nn.Module):
