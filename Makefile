@@ -86,8 +86,8 @@ bench: $(VENV)/.installed
 lab: $(VENV)/.installed
 	$(BIN)/jupyter lab $(NOTEBOOK_DIR)
 
-clean-cache:
-	rm -rf $(PNF_CACHE)
+clean-cache: $(VENV)/.installed  # removes only what pnf wrote; refuses a folder holding anything else
+	$(BIN)/python -m pnf cache --clear
 
 clean:
 	rm -rf $(REPORTS)/*.html $(REPORTS)/*.ipynb $(REPORTS)/.profile-* $(REPORTS)/claims

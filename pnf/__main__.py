@@ -9,15 +9,16 @@
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 from dataclasses import replace
 
 from pnf import fit
 from pnf.executors import EXECUTORS, run_all
+from pnf.fields import ACTIVATIONS
+from pnf.optim import OPTIMIZERS
 from pnf.profiles import PROFILES
-from pnf.runs import cache_dir, run
+from pnf.runs import CorruptEntry, cache_dir, clear_cache, read_record, run
 from pnf.tasks import TASKS, get_task, grid
 
 
@@ -28,12 +29,12 @@ def main(argv: list[str] | None = None) -> int:
 
     one = commands.add_parser("run", help="train one config (or load it from the cache)")
     one.add_argument("--task", required=True, choices=sorted(TASKS))
-    one.add_argument("--activation", required=True)
-    one.add_argument("--optimizer", required=True)
-    one.add_argument("--seed", type=int, default=0)
+    one.add_argument("--activation", required=True, choices=list(ACTIVATIONS))
+    one.add_argument("--optimizer", required=True, choices=list(OPTIMIZERS))
+    one.add_argument("--seed", type=integer(0), default=0)
     one.add_argument("--profile", default="quick", choices=sorted(PROFILES))
-    one.add_argument("--epochs", type=int, help="override the profile's epochs")
-    one.add_argument("--option", action="append", default=[], metavar="KEY=JSON",
+    one.add_argument("--epochs", type=integer(1), help="override the profile's epochs")
+    one.add_argument("--option", type=option, action="append", default=[], metavar="KEY=JSON",
                      help="change an optimizer hyperparameter, e.g. --option lr=0.05")
 
     sweep = commands.add_parser("sweep", help="compute a profile's grid into the cache")
@@ -43,21 +44,51 @@ def main(argv: list[str] | None = None) -> int:
                        help="default: PNF_EXECUTOR, else inline")
 
     listing = commands.add_parser("cache", help="list cached runs (size, config, age)")
-    listing.add_argument("--clear", action="store_true", help="delete the whole cache")
+    listing.add_argument("--clear", action="store_true",
+                         help="delete the cached runs (refused if the folder holds files pnf did not write)")
 
     fit.add_arguments(commands.add_parser("fit", help=fit.HELP, description=fit.__doc__,
                                           formatter_class=argparse.RawDescriptionHelpFormatter))
 
     args = parser.parse_args(argv)
-    return {"run": run_one, "sweep": run_sweep, "cache": show_cache, "fit": fit.main}[args.command](args)
+    try:
+        return {"run": run_one, "sweep": run_sweep, "cache": show_cache, "fit": fit.main}[args.command](args)
+    except ValueError as error:  # a setting out of its range or form; the message says which and why
+        print(f"python -m pnf {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def integer(minimum: int):
+    """An argparse type: an integer ≥ `minimum`."""
+
+    def parse(text: str) -> int:
+        value = int(text) if text.strip().lstrip("+-").isdigit() else None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer ≥ {minimum}, not {text!r}")
+        return value
+
+    return parse
+
+
+def option(text: str) -> tuple:
+    """An argparse type: `KEY=JSON` as (key, value)."""
+    key, equals, value = text.partition("=")
+    if not key or not equals:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=JSON, e.g. lr=0.05")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        raise argparse.ArgumentTypeError(f"{key}: {value!r} is not JSON (a number with a dot, e.g. lr=0.05; "
+                                         "a quoted string, e.g. curvature='\"jacobi\"')") from None
 
 
 def run_one(args) -> int:
     task = get_task(args.task)
     template = task.configs(task.settings_for(args.profile), task.default_source(), [args.activation],
                             [args.optimizer])[0]
-    options = {key: json.loads(value) for key, value in (o.split("=", 1) for o in args.option)}
-    config = replace(template, seed=args.seed, epochs=args.epochs or template.epochs, optimizer_options=options)
+    epochs = args.epochs or template.epochs
+    config = replace(template, seed=args.seed, epochs=epochs, optimizer_options=dict(args.option),
+                     snapshot_epochs=tuple(e for e in template.snapshot_epochs if e <= epochs))
     result = run(config)
     metric = sorted(result.history.get("metrics", {}))
     summary = {name: result.final(name) for name in metric} if result.status == "ok" else {}
@@ -81,17 +112,20 @@ def run_sweep(args) -> int:
 def show_cache(args) -> int:
     folder = cache_dir()
     if args.clear:
-        shutil.rmtree(folder, ignore_errors=True)
-        print(f"cleared {folder}")
+        print(f"cleared {clear_cache(folder)} item(s) from {folder}")
         return 0
     entries = sorted(folder.glob("*/result.json"), key=lambda path: path.stat().st_mtime)
     total = 0
     for path in entries:
         size = sum(f.stat().st_size for f in path.parent.iterdir())
         total += size
-        record = json.loads(path.read_text())
-        c = record["config"]
         age_h = (time.time() - path.stat().st_mtime) / 3600
+        try:
+            record = read_record(path.parent)
+        except CorruptEntry as corrupt:
+            print(f"{path.parent.name}  {size / 1e6:7.2f} MB  {age_h:7.1f} h  CORRUPT  {corrupt}")
+            continue
+        c = record["config"]
         print(f"{path.parent.name}  {size / 1e6:7.2f} MB  {age_h:7.1f} h  {record['status']:8s} "
               f"{c['task']}/{c['activation']}/{c['optimizer']}/seed{c['seed']} epochs={c['epochs']}")
     print(f"{len(entries)} runs, {total / 1e6:.1f} MB in {folder}")

@@ -1,10 +1,61 @@
-"""A run's configuration: a small frozen record whose hash is its cache key."""
+"""A run's configuration, checked when it is made, and whose hash is its cache key; and
+the checks every setting entering pnf goes through (fields, command-line options,
+environment variables), each naming the setting, the bad value and what is accepted."""
 
 import hashlib
+import inspect
 import json
+import numbers
+import os
 from dataclasses import asdict, dataclass, field
 
 import pnf
+from pnf.data.fingerprint import fingerprint
+from pnf.fields import ACTIVATIONS
+from pnf.optim import OPTIMIZERS
+
+
+class ConfigError(ValueError):
+    """A setting out of its range or form."""
+
+
+def check_int(name: str, value, minimum: int) -> int:
+    """`value` if it is an integer ≥ `minimum`, else a ConfigError naming setting `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ConfigError(f"{name} must be an integer ≥ {minimum}, not {value!r}")
+    return int(value)
+
+
+def env_int(name: str, default: int, minimum: int = 1) -> int:
+    """Environment variable `name` as an integer ≥ `minimum`; `default` when unset or empty."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not an integer: set it to an integer ≥ {minimum}, or unset it "
+                          f"(default {default})") from None
+    return check_int(name, value, minimum)
+
+
+def check_name(setting: str, name: str, registered) -> str:
+    if name not in registered:
+        raise ConfigError(f"unknown {setting} {name!r}; registered: {', '.join(registered)}")
+    return name
+
+
+def check_optimizer_options(optimizer: str, options: dict) -> dict:
+    """`options` if each is a hyperparameter of `optimizer`'s class (checked against its signature)."""
+    parameters = inspect.signature(OPTIMIZERS[optimizer].cls).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return options
+    accepted = [name for name in list(parameters)[1:] if name not in ("model", "seed")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ConfigError(f"optimizer_options {', '.join(unknown)}: {optimizer} has no such hyperparameter; "
+                          f"it takes {', '.join(accepted)}")
+    return options
 
 
 @dataclass(frozen=True)
@@ -27,9 +78,26 @@ class RunConfig:
     field_options: dict = field(default_factory=dict)
     task_options: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        check_name("activation", self.activation, ACTIVATIONS)
+        check_name("optimizer", self.optimizer, OPTIMIZERS)
+        check_optimizer_options(self.optimizer, self.optimizer_options)
+        check_int("resolution", self.resolution, 2)  # 2 pixels, grid points or rays a side at least
+        for name in ("epochs", "batch_size", "eval_every"):
+            check_int(name, getattr(self, name), 1)
+        check_int("seed", self.seed, 0)
+        for epoch in self.snapshot_epochs:
+            if check_int("snapshot_epochs", epoch, 1) > self.epochs:
+                raise ConfigError(f"snapshot_epochs {self.snapshot_epochs} must be epochs 1..{self.epochs}")
+
     def key(self) -> str:
-        """The cache key: a hash of every field and of the results version."""
-        payload = json.dumps({"config": asdict(self), "results_version": pnf.RESULTS_VERSION}, sort_keys=True)
+        """The cache key: a hash of every field, of the results version and of the content
+        of the data's files (embedded data has none)."""
+        record = {"config": asdict(self), "results_version": pnf.RESULTS_VERSION}
+        files = fingerprint(self.data)
+        if files:
+            record["data_sha256"] = files
+        payload = json.dumps(record, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
     @property

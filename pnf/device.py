@@ -7,10 +7,20 @@ import torch
 
 def default_device() -> torch.device:
     """CUDA when present, else CPU; `PNF_DEVICE` (e.g. "cpu", "cuda:1") overrides."""
-    name = os.environ.get("PNF_DEVICE")
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    name = os.environ.get("PNF_DEVICE", "").strip()
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    cuda, mps = torch.cuda.device_count(), torch.backends.mps.is_available()
+    if device is None or not (device.type == "cpu" or device.type == "cuda" and (device.index or 0) < cuda
+                              or device.type == "mps" and mps):
+        available = ["cpu"] + [f"cuda:{i}" for i in range(cuda)] + ["mps"] * mps
+        raise ValueError(f"PNF_DEVICE={name!r} is not a device of this machine; one of {', '.join(available)}, "
+                         "or unset it")
+    return device
 
 
 def seeded_generator(seed: int, device: torch.device) -> torch.Generator:

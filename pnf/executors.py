@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from pnf.config import RunConfig
+from pnf.config import RunConfig, check_name, env_int
 from pnf.profiles import PROFILES, check_profile
 from pnf.runs import Result, cache_dir, is_cached, run
 
@@ -51,9 +51,7 @@ def run_all(configs: list[RunConfig], progress: bool = True) -> list[Result]:
 
 def execute(configs: list[RunConfig], kind: str | None = None, progress: bool = True) -> dict[str, Result]:
     """Compute `configs` with executor `kind` (default `PNF_EXECUTOR`); results by config key."""
-    kind = kind or os.environ.get("PNF_EXECUTOR", "inline")
-    if kind not in EXECUTORS:
-        raise ValueError(f"unknown executor {kind!r}; one of {', '.join(EXECUTORS)}")
+    kind = check_name("executor (PNF_EXECUTOR)", kind or os.environ.get("PNF_EXECUTOR") or "inline", EXECUTORS)
     bar = tqdm(total=len(configs), desc=f"runs ({kind})", disable=not progress, leave=False)
     if kind == "inline":
         results = []
@@ -76,7 +74,7 @@ def _quiet_run(config: RunConfig, threads: int | None = None) -> Result:
 
 def _pool(configs: list[RunConfig], bar) -> list[Result]:
     cores = os.cpu_count() or 1
-    workers = int(os.environ.get("PNF_WORKERS", cores))
+    workers = env_int("PNF_WORKERS", cores)
     threads = max(1, cores // workers)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_quiet_run, config, threads) for config in configs]

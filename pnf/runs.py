@@ -4,23 +4,29 @@
 `pnf.RESULTS_VERSION`), so a second call, a re-executed notebook or a report built
 after a sweep only loads. The cache folder is `PNF_CACHE`, else `~/.cache/pnf`
 (`make` points it at `reports/cache/`). Each entry is a folder `<key>/` with
-`result.json` (config, history, timings, provenance) and `arrays.npz` (reconstructions),
-written to a temporary folder and renamed into place, so an interrupted run never
-leaves a half-written entry. Diverged runs are returned, never cached. A run in
-progress checkpoints to `.partial/<key>/` every few epochs and resumes from there.
+`result.json` (config, history, timings, provenance), `arrays.npz` (reconstructions)
+and `sha256.json` (their checksums), written to a staging folder `.<key>-*` and renamed
+into place, so an interrupted run never leaves a half-written entry. An entry that does
+not match its checksums or does not parse is reported, moved to `.corrupt/` and
+recomputed. Diverged runs are returned, never cached. A run in progress checkpoints to
+`.partial/<key>/` every few epochs and resumes from there. Everything follows the umask.
 
 The key changes with `pnf.RESULTS_VERSION`, a number bumped by hand in the commit
 that changes what runs compute (a loss, a metric, a default): results of older code
 are then recomputed, not mixed in.
 """
 
+import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
-import tempfile
 import time
+import uuid
+import warnings
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,7 +35,7 @@ import torch
 
 import pnf
 from pnf.checkpoint import Checkpoints
-from pnf.config import RunConfig
+from pnf.config import ConfigError, RunConfig, env_int
 from pnf.device import default_device, describe, seeded_generator
 from pnf.optim import make_optimizer
 from pnf.tasks import make_task
@@ -69,13 +75,32 @@ class Result:
         return float(np.mean(self.history["seconds"])) if self.history.get("seconds") else float("nan")
 
 
+ENTRY_FILES = ("result.json", "arrays.npz")
+CHECKSUMS = "sha256.json"  # {entry file: sha256}
+KEY = re.compile(r"[0-9a-f]{20}")
+STAGING = re.compile(r"\.[0-9a-f]{20}-.+")
+CHECKPOINT = re.compile(r"epoch-\d+\.(pt|sha256)(\.\d+\.part)?")
+READ_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile)
+
+
+class CorruptEntry(RuntimeError):
+    """A cache entry that cannot be read back as it was written."""
+
+
 def cache_dir() -> Path:
-    return Path(os.environ.get("PNF_CACHE", Path.home() / ".cache" / "pnf"))
+    """The cache folder: `PNF_CACHE`, else `~/.cache/pnf`."""
+    value = os.environ.get("PNF_CACHE")
+    if value is None:
+        return Path.home() / ".cache" / "pnf"
+    folder = Path(value).expanduser()
+    if not value.strip() or (folder.exists() and not folder.is_dir()):
+        raise ConfigError(f"PNF_CACHE={value!r} is not a folder: set it to one, or unset it (default ~/.cache/pnf)")
+    return folder
 
 
 def checkpoint_every() -> int:
     """Epochs between checkpoints of a running config (`PNF_CHECKPOINT_EVERY`, default 5)."""
-    return int(os.environ.get("PNF_CHECKPOINT_EVERY", 5))
+    return env_int("PNF_CHECKPOINT_EVERY", 5)
 
 
 def is_cached(config: RunConfig) -> bool:
@@ -87,7 +112,10 @@ def run(config: RunConfig, progress: bool = True) -> Result:
     checkpoints if an earlier attempt was interrupted) and then cached."""
     entry = cache_dir() / config.key()
     if is_cached(config):
-        return load(entry)
+        try:
+            return load(entry)
+        except CorruptEntry as corrupt:
+            warnings.warn(f"{corrupt}; moved to {set_aside(entry)}, recomputing", stacklevel=2)
     checkpoints = Checkpoints(cache_dir() / ".partial" / config.key(), checkpoint_every())
     result = compute(config, progress=progress, checkpoints=checkpoints)
     if result.status == "ok":
@@ -147,9 +175,11 @@ def git_commit() -> str:
 
 
 def save(result: Result, entry: Path) -> None:
-    """Write `result` to `entry/` atomically: a temporary sibling folder renamed into place."""
+    """Write `result` to `entry/` atomically: a staging sibling renamed into place (made
+    with `mkdir`, so it follows the umask, where `tempfile.mkdtemp` would make it private)."""
     entry.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}-", dir=entry.parent))
+    staging = entry.parent / f".{entry.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
     try:
         record = {
             "config": asdict(result.config), "status": result.status, "history": result.history,
@@ -157,6 +187,7 @@ def save(result: Result, entry: Path) -> None:
         }
         (staging / "result.json").write_text(json.dumps(record))
         np.savez_compressed(staging / "arrays.npz", **{f"snapshot_{e}": a for e, a in result.snapshots.items()})
+        (staging / CHECKSUMS).write_text(json.dumps({name: file_sha256(staging / name) for name in ENTRY_FILES}))
         try:
             staging.rename(entry)
         except OSError:  # another process stored the same key first: keep theirs
@@ -167,10 +198,80 @@ def save(result: Result, entry: Path) -> None:
 
 
 def load(entry: Path) -> Result:
-    record = json.loads((entry / "result.json").read_text())
-    config = record["config"]
-    config["snapshot_epochs"] = tuple(config["snapshot_epochs"])
-    with np.load(entry / "arrays.npz") as arrays:
-        snapshots = {int(name.split("_")[1]): arrays[name] for name in arrays.files}
-    return Result(RunConfig(**config), record["status"], record["history"], snapshots, record["seconds"],
-                  record["provenance"], record["diverged_step"])
+    """The result stored in `entry/`; CorruptEntry (naming the entry) if it is not as written."""
+    record = read_record(entry)
+    try:
+        config = {**record["config"], "snapshot_epochs": tuple(record["config"]["snapshot_epochs"])}
+        with np.load(entry / "arrays.npz", allow_pickle=False) as arrays:
+            snapshots = {int(name.split("_")[1]): arrays[name] for name in arrays.files}
+        return Result(RunConfig(**config), record["status"], record["history"], snapshots, record["seconds"],
+                      record["provenance"], record["diverged_step"])
+    except READ_ERRORS as error:
+        raise CorruptEntry(f"cache entry {entry} is corrupt ({type(error).__name__}: {error})") from error
+
+
+def read_record(entry: Path) -> dict:
+    """`entry/result.json`, once the entry's files match their checksums (entries written
+    before checksums existed are only parsed); CorruptEntry naming the entry otherwise."""
+    try:
+        if (entry / CHECKSUMS).exists():
+            recorded = json.loads((entry / CHECKSUMS).read_text())
+            changed = [name for name in ENTRY_FILES if file_sha256(entry / name) != recorded.get(name)]
+            if changed:
+                raise ValueError(f"{', '.join(changed)} differ from the sha256 in {CHECKSUMS}")
+        return json.loads((entry / "result.json").read_text())
+    except READ_ERRORS as error:
+        raise CorruptEntry(f"cache entry {entry} is corrupt ({type(error).__name__}: {error})") from error
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def set_aside(entry: Path) -> Path:
+    """Move a corrupt entry into the cache's `.corrupt/` folder (for inspection); its new path."""
+    target = entry.parent / ".corrupt" / f"{entry.name}-{uuid.uuid4().hex[:8]}"
+    target.parent.mkdir(exist_ok=True)
+    try:
+        entry.rename(target)
+    except FileNotFoundError:  # another process moved it first
+        pass
+    return target
+
+
+def foreign_files(folder: Path) -> list[Path]:
+    """What in cache `folder` pnf did not write. pnf writes entries `<key>/` (with
+    ENTRY_FILES and CHECKSUMS), their staging folders `.<key>-*`, checkpoints
+    `.partial/<key>/epoch-*`, and the folders `.corrupt/` and `.submitit/`."""
+    found = []
+    for item in sorted(folder.iterdir()):
+        if item.is_symlink() or not item.is_dir():
+            found.append(item)
+        elif item.name == ".partial":
+            for run in sorted(item.iterdir()):
+                if run.is_symlink() or not run.is_dir() or not KEY.fullmatch(run.name):
+                    found.append(run)
+                else:
+                    found += [f for f in sorted(run.iterdir()) if not CHECKPOINT.fullmatch(f.name)]
+        elif KEY.fullmatch(item.name) or STAGING.fullmatch(item.name):
+            found += [f for f in sorted(item.iterdir()) if f.name not in (*ENTRY_FILES, CHECKSUMS)]
+        elif item.name not in (".corrupt", ".submitit"):
+            found.append(item)
+    return found
+
+
+def clear_cache(folder: Path | None = None) -> int:
+    """Delete everything pnf wrote in the cache `folder` (default `cache_dir()`), and return
+    how many items that was; refuse, deleting nothing, if it holds anything else."""
+    folder = folder or cache_dir()
+    if not folder.exists():
+        return 0
+    foreign = foreign_files(folder)
+    if foreign:
+        shown = ", ".join(str(path) for path in foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+        raise ConfigError(f"PNF_CACHE={str(folder)!r} holds {len(foreign)} file(s) or folder(s) pnf did not write "
+                          f"({shown}); nothing was deleted. Point PNF_CACHE at pnf's own cache folder")
+    items = list(folder.iterdir())
+    for item in items:
+        shutil.rmtree(item)
+    return len(items)

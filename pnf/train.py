@@ -13,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pnf.checkpoint import Checkpoints
+from pnf.config import check_int
 
 
 class Diverged(RuntimeError):
@@ -66,6 +67,8 @@ def train(
     generator, history), so a killed run continues bit for bit. Raises `Diverged` with
     the step and loss when a mini-batch loss is not finite.
     """
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("eval_every", eval_every)):
+        check_int(name, value, 1)
     resumed = checkpoints.latest() if checkpoints else None
     if resumed:
         model.load_state_dict(resumed["model"])

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from pnf import runs
+from pnf.data.fingerprint import source_files
 from pnf.runs import RunConfig
 
 
@@ -52,6 +53,7 @@ def test_second_call_loads_from_cache_without_training(cache, monkeypatch):
 
 
 def test_config_changes_change_the_key():
+    assert tiny().key() == "661f439021a2d6640d8c"  # embedded data: the key of every earlier version
     assert tiny().key() == tiny().key()
     assert tiny().key() != tiny(seed=1).key()
     assert tiny().key() != tiny(optimizer_options={"bias_correction": "refreshes"}).key()
@@ -76,3 +78,16 @@ def test_diverged_error_names_step_and_optimizer():
     optimizer = make_optimizer("esgd", model.parameters(), "gaussian", lr=1e30)
     with pytest.raises(Diverged, match=r"ESGD diverged at step \d+"):
         train(model, optimizer, task, 3, 64, seeded_generator(0, torch.device("cpu")), progress=False)
+
+
+def test_the_key_covers_the_content_of_every_file_of_a_scene_folder(tmp_path):
+    scene = tmp_path / "scene"
+    (scene / "train").mkdir(parents=True)
+    (scene / "transforms_train.json").write_text("{}")
+    (scene / "train" / "r_0.png").write_bytes(b"view 0")
+    assert sorted(source_files(f"blender:{scene}")) == ["scene/train/r_0.png", "scene/transforms_train.json"]
+    config = tiny(task="nerf", data=f"blender:{scene}")
+    before = config.key()
+    (scene / "train" / "r_0.png").write_bytes(b"view 0, changed")
+    assert config.key() != before
+    assert source_files("skimage:astronaut") == {}

@@ -15,7 +15,7 @@ Its reports are the notebooks `notebooks/<name>_*.ipynb`.
 from dataclasses import dataclass, field
 from typing import Callable
 
-from pnf.config import RunConfig
+from pnf.config import RunConfig, check_int
 from pnf.data.sources import default_source
 from pnf.profiles import check_profile
 
@@ -32,6 +32,9 @@ class Settings:
     eval_every: int
     seeds: int = 1
     snapshot_epoch: int | None = None
+
+    def __post_init__(self):
+        check_int("seeds", self.seeds, 1)  # the other fields are checked by the RunConfigs made of them
 
     def run_options(self) -> dict:
         """The RunConfig fields a task's settings add (`field_options`, `task_options`)."""
