@@ -13,10 +13,10 @@ import nbformat
 
 import pnf
 from pnf import paper
-from pnf.report.scorecard import CLAIMS, VERDICTS, load_records, verdict
+from pnf.report.scorecard import CLAIMS, VERDICTS, load_records, note, verdict
 
-VERDICT_COLOR = {"reproduced": "#1a7f37", "ordering reproduced": "#9a6700", "not reproduced": "#cf222e",
-                 "not run": "#6e7781"}
+VERDICT_COLOR = {"reproduced": "#1a7f37", "ordering reproduced": "#9a6700", "undecided": "#8250df",
+                 "not reproduced": "#cf222e", "diverged": "#a40e26", "not testable": "#0969da", "not run": "#6e7781"}
 STYLE = """
 body{font-family:system-ui,-apple-system,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;line-height:1.45;color:#1f2328}
 table{border-collapse:collapse;width:100%;font-size:.92rem}th,td{border-bottom:1px solid #d0d7de;padding:.4rem .5rem;text-align:left;vertical-align:top}
@@ -49,7 +49,7 @@ def scorecard_rows(reports: Path) -> tuple[list[str], Counter]:
     rows, counts = [], Counter()
     for claim in CLAIMS:
         entry = records.get(claim.id)
-        outcome = verdict(claim, entry)
+        outcome, why = verdict(claim, entry), note(claim, entry)
         counts[outcome] += 1
         keys = [claim.better, claim.worse]
         paper_value = _format({k: (v, 0, 1) for k, v in claim.paper.items()}, keys, claim.unit) if claim.paper else "qualitative"
@@ -57,6 +57,8 @@ def scorecard_rows(reports: Path) -> tuple[list[str], Counter]:
         if entry and entry.get("diverged"):
             ours += "<br>diverged: " + ", ".join(entry["diverged"])
         where = f"{entry['profile']} profile; {html.escape(entry['data'])}" if entry else "—"
+        if entry and entry.get("reached") is not None:
+            where += f"; epoch {entry['reached']:,}"
         page = f"{claim.report}.html"
         link = f'<a href="{page}">{claim.report}</a>' if (reports / page).exists() else claim.report
         rows.append(
@@ -64,7 +66,8 @@ def scorecard_rows(reports: Path) -> tuple[list[str], Counter]:
             f"<div class=small>source: {claim.source}; unit: {html.escape(claim.unit)}</div></td>"
             f"<td>{paper_value}</td><td>{ours}</td><td class=small>{where}</td>"
             f"<td class=small>{html.escape(claim.tolerance_text())}</td>"
-            f'<td class=verdict style="color:{VERDICT_COLOR[outcome]}">{outcome}</td><td>{link}</td></tr>'
+            f'<td class=verdict style="color:{VERDICT_COLOR[outcome]}">{outcome}'
+            f'<div class=small>{html.escape(why)}</div></td><td>{link}</td></tr>'
         )
     return rows, counts
 
@@ -87,6 +90,8 @@ def write_index(reports: Path) -> Path:
 <p class=counts>{tally}</p>
 <p class=small>Reproduced: the ordering holds and, at the paper's scale and data, the values are within the stated
 tolerance. Ordering reproduced: the ordering holds, values off or not comparable (reduced profile or other data).
+An ordering counts only when its gap exceeds the spread across seeds (one seed: the claim's stated margin), else it is
+undecided; a claim is not testable where the run stopped before the epoch the paper makes it at.
 Sources: fig1 = the paper's Fig. 1; readme = the official README's plots (values read off log plots); secondary =
 a summary of the paper, to be treated with care.</p>
 <table id=scorecard><thead><tr><th>figure</th><th>claim</th><th>paper</th><th>ours (mean ± half-range)</th>

@@ -19,6 +19,7 @@ from pnf.device import default_device
 from pnf.device import describe as describe_device
 from pnf.executors import run_all
 from pnf.hessian_spectra import CurvatureSettings
+from pnf.image_set import StudySettings, available
 from pnf.profiles import PROFILES, check_profile
 from pnf.report import scorecard
 from pnf.runs import Result, git_commit
@@ -91,11 +92,13 @@ class Report:
         return self.fittings[key]
 
     def record(self, claim: str, measured: dict, diverged=(), paper_scale: bool | None = None,
-               paper_setting: bool = True) -> dict:
-        """Record a scorecard claim measured here (`pnf.report.scorecard.record`);
-        `paper_setting` False when the report changed a setting the paper fixes."""
+               paper_setting: bool = True, epoch: int | None = None) -> dict:
+        """Record a scorecard claim measured here at `epoch` (default: the settings' last,
+        if they have epochs) (`pnf.report.scorecard.record`); `paper_setting` False when
+        the report changed a setting the paper fixes."""
+        reached = epoch if epoch is not None else getattr(self.settings, "epochs", None)
         return scorecard.record(claim, measured, self.profile, self.paper_data and paper_setting, self.source,
-                                list(diverged), paper_scale)
+                                list(diverged), paper_scale, reached)
 
     def how_we_ran(self, results: list[Result] = ()) -> Markdown:
         """The provenance block: what is reproduced, profile, setting, data, hardware, time, code."""
@@ -147,5 +150,14 @@ def curvature_setup(report: Report, results) -> str:
             "(paper presets)")
 
 
+def study_setup(report: Report, results) -> str:
+    s, image = report.settings, report.task.settings_for(report.profile)
+    images = available(s.images)
+    return (f"{len(images)} images ({', '.join(f'`{name}`' for name in images)}) × {s.seeds} seed(s) × four fields × "
+            f"{', '.join(s.optimizers)}, {s.epochs} epochs each at {image.resolution}×{image.resolution} pixels, batch "
+            f"{image.batch_size}, the paper's hyperparameters; DIV2K test images count when their files are present "
+            "(`make data`); scikit-image's photographs are centre-cropped to the square of their shorter side")
+
+
 SETUPS = {ImageSettings: image_setup, OccupancySettings: occupancy_setup, NeRFSettings: nerf_setup,
-          CurvatureSettings: curvature_setup}
+          CurvatureSettings: curvature_setup, StudySettings: study_setup}
