@@ -1,6 +1,7 @@
-"""Every registered optimizer through the one interface, with real numbers: toy
-minimisation, a tiny MLP, state_dict round trips, param groups, schedulers; the
-Hutchinson estimators against exact Hessians; K-FAC factors against their definition."""
+"""The paper's optimizers and ESGD's variants through the one interface, with real numbers:
+toy minimisation, a tiny MLP, state_dict round trips, param groups, schedulers; the
+Hutchinson estimators against exact Hessians; K-FAC factors against their definition.
+(The optimizers beyond the paper have their own module, test_modern_optimizers.py.)"""
 
 import copy
 
@@ -8,9 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from pnf.optim import OPTIMIZERS, make_optimizer
+from pnf.optim import ESGD, OPTIMIZERS, make_optimizer
 from pnf.optim.hutchinson import CurvatureOptimizer, hessian_vector_products, rademacher_like
 from pnf.optim.kfac import KFACAdam, kfac_factors
+from pnf.paper import PAPER_OPTIMIZERS
 
 torch.set_num_threads(1)
 
@@ -19,6 +21,8 @@ torch.set_num_threads(1)
 TOY_LR = {"adam": (0.05, 0.02), "esgd": (0.05, 0.3), "sgd": (0.3, 0.0015), "adahessian": (0.05, 1.0),
           "adahessian_j": (0.05, 0.05), "kfac_adam": (0.05, 0.02), "shampoo": (0.03, 0.0002)}
 TOY_OPTIONS = {}
+VARIANTS = [name for name, spec in OPTIMIZERS.items() if issubclass(spec.cls, ESGD) and name not in PAPER_OPTIMIZERS]
+NAMES = list(PAPER_OPTIMIZERS) + VARIANTS
 
 
 class Holder(nn.Module):
@@ -30,7 +34,7 @@ class Holder(nn.Module):
 
 
 def toy_optimizer(name, model, problem):
-    lr = TOY_LR[name][problem]
+    lr = TOY_LR.get(name, TOY_LR["esgd"])[problem]
     return make_optimizer(name, model.parameters(), seed=0, model=model, lr=lr, **TOY_OPTIONS.get(name, {}))
 
 
@@ -52,7 +56,7 @@ def rosenbrock(x):
     return (1 - x[0]) ** 2 + 100 * (x[1] - x[0] ** 2) ** 2
 
 
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("name", NAMES)
 def test_minimises_quadratic(name):
     model = Holder([1.5, -1.0])
     optimizer = toy_optimizer(name, model, 0)
@@ -62,7 +66,7 @@ def test_minimises_quadratic(name):
     assert float(quadratic(model.x.detach())) < 1e-4
 
 
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("name", NAMES)
 def test_minimises_rosenbrock(name):
     model = Holder([-1.0, 1.0])
     optimizer = toy_optimizer(name, model, 1)
@@ -87,7 +91,7 @@ def tiny_problem(seed=0):
 MLP_OPTIONS = {"adam": {"lr": 0.01}, "sgd": {"lr": 0.1}, "kfac_adam": {"lr": 0.01, "update_freq": 10}}
 
 
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("name", NAMES)
 def test_tiny_mlp_loss_halves(name):
     model, x, y = tiny_problem()
     optimizer = make_optimizer(name, model.parameters(), seed=0, model=model, **MLP_OPTIONS.get(name, {}))
@@ -104,7 +108,7 @@ def run_steps(optimizer, model, x, y, steps):
         optimizer.step(closure)
 
 
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("name", NAMES)
 def test_state_dict_round_trip_in_lockstep(name):
     options = {"update_freq": 3} if name == "kfac_adam" else {"update_d_every": 3, "d_warmup": 2} if name == "esgd" else {}
     model, x, y = tiny_problem()
@@ -120,7 +124,7 @@ def test_state_dict_round_trip_in_lockstep(name):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("name", NAMES)
 def test_param_groups_with_different_learning_rates(name):
     """A group with lr 0 stays put while the other moves."""
     model, x, y = tiny_problem()
@@ -137,7 +141,7 @@ def test_param_groups_with_different_learning_rates(name):
     assert any(not torch.equal(before, p.detach()) for before, p in zip(moving, model[4].parameters()))
 
 
-@pytest.mark.parametrize("name", list(OPTIMIZERS))
+@pytest.mark.parametrize("name", NAMES)
 def test_lr_scheduler_drives_the_learning_rate(name):
     model, x, y = tiny_problem()
     optimizer = make_optimizer(name, model.parameters(), seed=0, model=model)
@@ -155,7 +159,7 @@ def test_lr_scheduler_drives_the_learning_rate(name):
             torch.testing.assert_close(p.detach(), before, rtol=0, atol=0)
 
 
-CURVATURE = [name for name, spec in OPTIMIZERS.items() if issubclass(spec.cls, CurvatureOptimizer)]
+CURVATURE = [name for name in NAMES if issubclass(OPTIMIZERS[name].cls, CurvatureOptimizer)]
 
 
 @pytest.mark.parametrize("name, fix", [(name, r"loss\.backward\(create_graph=optimizer\.should_create_graph\(\)\) "
@@ -183,7 +187,7 @@ def test_closure_ignoring_create_graph_is_refused(name):
         optimizer.step(closure)
 
 
-@pytest.mark.parametrize("name", [name for name in OPTIMIZERS if name not in ("sgd", "adam")])
+@pytest.mark.parametrize("name", [name for name in NAMES if name not in ("sgd", "adam")])
 def test_sparse_gradients_refused(name):
     embedding = nn.Embedding(10, 3, sparse=True)
     model = nn.Sequential(embedding)
