@@ -46,8 +46,10 @@ def check_name(setting: str, name: str, registered) -> str:
 
 
 def check_optimizer_options(optimizer: str, options: dict) -> dict:
-    """`options` if each is a hyperparameter of `optimizer`'s class (checked against its signature)."""
-    parameters = inspect.signature(OPTIMIZERS[optimizer].cls).parameters
+    """`options` if each is a hyperparameter of `optimizer`'s class (checked against its
+    signature) of the form of its preset or default: a number, a flag, a text or a list."""
+    spec = OPTIMIZERS[optimizer]
+    parameters = inspect.signature(spec.cls).parameters
     if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
         return options
     accepted = [name for name in list(parameters)[1:] if name not in ("model", "seed")]
@@ -55,7 +57,16 @@ def check_optimizer_options(optimizer: str, options: dict) -> dict:
     if unknown:
         raise ConfigError(f"optimizer_options {', '.join(unknown)}: {optimizer} has no such hyperparameter; "
                           f"it takes {', '.join(accepted)}")
+    for name, value in options.items():
+        usual = spec.preset.get(name, parameters[name].default)
+        form = next((form for form in FORMS if isinstance(usual, FORMS[form])), None)
+        if form and (not isinstance(value, FORMS[form]) or form != "a flag" and isinstance(value, bool)):
+            raise ConfigError(f"optimizer_options {name}={value!r}: {optimizer}'s {name} is {form} "
+                              f"(preset {usual!r})")
     return options
+
+
+FORMS = {"a flag": bool, "a number": numbers.Real, "a text": str, "a list": (list, tuple)}  # bool first: it is a number
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,9 @@ class RunConfig:
     def __post_init__(self):
         check_name("activation", self.activation, ACTIVATIONS)
         check_name("optimizer", self.optimizer, OPTIMIZERS)
+        for name in ("optimizer_options", "field_options", "task_options"):
+            if not isinstance(getattr(self, name), dict):
+                raise ConfigError(f"{name} must be a dict of settings by name, not {getattr(self, name)!r}")
         check_optimizer_options(self.optimizer, self.optimizer_options)
         check_int("resolution", self.resolution, 2)  # 2 pixels, grid points or rays a side at least
         for name in ("epochs", "batch_size", "eval_every"):

@@ -9,6 +9,7 @@ or the correct result, and leaves nothing behind (the cache folder is checked).
 | `--epochs -3` / `--epochs 0` | "ok", nothing trained / the profile's epochs | error: integer ≥ 1 |
 | epochs, batch_size, eval_every 0; resolution 0, 1, -5; seed -1 | ok / ZeroDivision / torch error | ConfigError |
 | `--option lr=0,05` / `--option learning_rate=0.1` | JSONDecodeError / TypeError deep | "not JSON" / "it takes lr, ..." |
+| option `lr="abc"`, `betas=5`; options not a dict | TypeError deep in torch | "is a number" / "is a list" / "a dict" |
 | unknown activation / optimizer / task / executor | listed (after import) | listed, before any run |
 | PNF_WORKERS=0, PNF_CHECKPOINT_EVERY=abc, PNF_DEVICE=gpu, PNF_CACHE="" | raw library errors | named, with the form accepted |
 | truncated result.json, missing or garbage arrays.npz | JSONDecodeError / crash | warned with path, set aside, recomputed |
@@ -83,6 +84,9 @@ def cli(*args) -> tuple[int, str]:
     ({"activation": "sinus"}, "unknown activation 'sinus'; registered: .*sine"),
     ({"optimizer": "adamw"}, "unknown optimizer 'adamw'; registered: adam, .*esgd"),
     ({"optimizer_options": {"learning_rate": 0.1}}, "learning_rate: adam has no such hyperparameter; it takes lr, "),
+    ({"optimizer_options": {"lr": "abc"}}, r"lr='abc': adam's lr is a number \(preset 0.0001\)"),
+    ({"optimizer_options": {"betas": 5}}, r"betas=5: adam's betas is a list \(preset \(0.9, 0.999\)\)"),
+    ({"optimizer_options": [("lr", 1)]}, r"optimizer_options must be a dict of settings by name, not \[\('lr', 1\)\]"),
 ])
 def test_a_config_out_of_range_is_refused_where_it_is_made(changes, message, cache):
     with pytest.raises(ConfigError, match=message):
@@ -115,6 +119,7 @@ def test_the_training_loop_refuses_a_batch_of_zero():
     (["--seed", "-1"], "argument --seed: must be an integer ≥ 0, not '-1'"),
     (["--option", "lr=0,05"], "argument --option: lr: '0,05' is not JSON"),
     (["--option", "lr"], "argument --option: 'lr' is not KEY=JSON"),
+    (["--epochs", "1e3"], "argument --epochs: must be an integer ≥ 1, not '1e3'"),
     (["--option", "learning_rate=0.1"], "learning_rate: esgd has no such hyperparameter; it takes lr, "),
 ])
 def test_command_line_options_out_of_range(args, message, cache):
