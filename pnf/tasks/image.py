@@ -10,7 +10,7 @@ from pnf.data.images import load_image, pixel_grid
 from pnf.fields import make_field
 from pnf.metrics import psnr
 from pnf.paper import PAPER_OPTIMIZERS
-from pnf.tasks.registry import Settings, Task, register
+from pnf.tasks.records import Settings, Task, register
 
 EVAL_CHUNK = 65536  # pixels per forward pass when evaluating the whole image
 

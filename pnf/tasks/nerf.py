@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from pnf.data.scenes import load_scene
 from pnf.metrics import absolute_error_map, psnr
 from pnf.tasks.volume_rendering import RadianceField, Renderer
-from pnf.tasks.registry import Settings, Task, register
+from pnf.tasks.records import Settings, Task, register
 
 ITERATIONS_PER_EPOCH = 100
 EVAL_CHUNK = 8192  # rays per forward pass when rendering test views

@@ -21,7 +21,7 @@ from pnf.data import data_dir
 from pnf.data.meshes import Mesh, cube_grid, inside, load_mesh
 from pnf.fields import make_field
 from pnf.metrics import chamfer, iou, reconstruct
-from pnf.tasks.registry import Settings, Task, register
+from pnf.tasks.records import Settings, Task, register
 
 EVAL_CHUNK = 65536  # grid points per forward pass when evaluating
 CHAMFER_SAMPLES = 10000  # surface points per mesh for the Chamfer distance
