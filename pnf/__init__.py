@@ -8,4 +8,4 @@ __version__ = "0.1.0"
 
 # Bump when a change alters what a run computes: it is part of every cache key,
 # so results computed by older code are never mistaken for current ones.
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2
