@@ -19,8 +19,8 @@ torch.set_num_threads(1)
 # Learning rates for the toy problems (the paper's presets are for neural fields):
 # (quadratic, Rosenbrock).
 TOY_LR = {"adam": (0.05, 0.02), "esgd": (0.05, 0.3), "sgd": (0.3, 0.0015), "adahessian": (0.05, 1.0),
-          "adahessian_j": (0.05, 0.05), "kfac_adam": (0.05, 0.02), "shampoo": (0.03, 0.0002)}
-TOY_OPTIONS = {}
+          "adahessian_j": (0.05, 0.05), "kfac_adam": (0.05, 0.02), "shampoo": (0.03, 0.0002), "esgd_refreshes": (0.05, 1.0)}
+TOY_OPTIONS = {"esgd_primed": {"prime_steps": 1}}  # it moves from step prime_steps + 1
 VARIANTS = [name for name, spec in OPTIMIZERS.items() if issubclass(spec.cls, ESGD) and name not in PAPER_OPTIMIZERS]
 NAMES = list(PAPER_OPTIMIZERS) + VARIANTS
 
@@ -134,7 +134,7 @@ def test_param_groups_with_different_learning_rates(name):
     lr = spec.hyperparameters()["lr"]
     groups = [{"params": model[0].parameters(), "lr": 0.0},
               {"params": list(model[2].parameters()) + list(model[4].parameters()), "lr": lr}]
-    optimizer = make_optimizer(name, groups, seed=0, model=model)
+    optimizer = make_optimizer(name, groups, seed=0, model=model, **TOY_OPTIONS.get(name, {}))
     run_steps(optimizer, model, x, y, 3)
     for before, p in zip(frozen, model[0].parameters()):
         torch.testing.assert_close(p.detach(), before, rtol=0, atol=0)

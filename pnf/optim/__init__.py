@@ -9,6 +9,7 @@ from pnf.optim.esgd import ESGD
 from pnf.optim.adahessian import AdaHessian
 from pnf.optim.kfac import KFACAdam
 from pnf.optim.shampoo import Shampoo
+from pnf.optim import esgd_variants  # noqa: F401  (esgd_refreshes, esgd_primed)
 from pnf.optim import muon  # noqa: F401
 from pnf.optim import soap  # noqa: F401
 from pnf.optim import kron  # noqa: F401

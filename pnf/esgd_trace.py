@@ -1,0 +1,285 @@
+"""Per-layer traces of ESGD training a field on an image: why it stalls or diverges.
+
+`trace_image_training` trains a field on an image exactly as `pnf.train` does (a seeded
+permutation of the pixels per epoch, mini-batches, MSE, `pnf.train.optimizer_step`) and
+records after every step, for every weight matrix of the field:
+
+- `weight_norm` `[S, L]`: ‖θ‖ (Frobenius);
+- `update_ratio` `[S, L]`: ‖Δθ‖ / ‖θ‖ of that step;
+- `scale_quantiles` `[S, L, 5]`: the 0, 10, 50, 90, 100 % quantiles over the matrix of
+  `sqrt(D̂)`, the bias-corrected curvature scale ESGD divides by (NaN for an optimizer
+  without one, such as Adam); the effective step `lr / (sqrt(D̂) + ε)` is its image
+  under a decreasing map (`effective_step`);
+- `refresh_change` `[S, L]`: at curvature refreshes, ‖D_new − D_old‖ / ‖D_old‖ of the
+  raw average (NaN elsewhere);
+- `fresh_over_held` `[S, L]`: at refreshes, the median over the matrix of
+  `sqrt((Hv)² / D̂_old)`: the curvature just measured against the one the steps before
+  used (> 1: the held curvature was too small, so the steps were too large).
+
+After step 1 and every `eval_every` steps it evaluates the whole image (`mse`, `psnr`). A run whose
+mini-batch loss is not finite stops there (`diverged_step`, counted from 1).
+"""
+
+import math
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from pnf.data.images import pixel_grid
+from pnf.fields import make_field
+from pnf.metrics import psnr
+from pnf.optim import ESGD, make_optimizer
+from pnf.profiles import check_profile
+from pnf.train import optimizer_step
+
+QUANTILES = (0.0, 0.1, 0.5, 0.9, 1.0)
+
+
+@dataclass(frozen=True)
+class TraceSettings:
+    """How far a report traces: image side (pixels), field width, epochs of traced
+    training, seeds of the first-step table, pixels per batch, steps between evaluations."""
+
+    resolution: int
+    hidden_features: int
+    epochs: int
+    seeds: int
+    batch_size: int
+    eval_every: int
+
+    def steps(self, epochs: int | None = None) -> int:
+        """Optimizer steps in `epochs` (default: the settings') passes over the image."""
+        return (epochs or self.epochs) * math.ceil(self.resolution**2 / self.batch_size)
+
+
+SETTINGS = {  # the paper's image setting (256², batch 512) from quick on; tiny is for tests
+    "tiny": TraceSettings(resolution=32, hidden_features=32, epochs=2, seeds=2, batch_size=64, eval_every=4),
+    "quick": TraceSettings(resolution=256, hidden_features=256, epochs=2, seeds=3, batch_size=512, eval_every=16),
+    "cpu": TraceSettings(resolution=256, hidden_features=256, epochs=5, seeds=5, batch_size=512, eval_every=32),
+    "paper": TraceSettings(resolution=256, hidden_features=256, epochs=20, seeds=5, batch_size=512, eval_every=32),
+}
+
+
+def trace_settings(profile: str, epochs: int | None = None, seeds: int | None = None) -> TraceSettings:
+    """The settings of `profile` with `epochs` and `seeds` replaced when given."""
+    settings = SETTINGS[check_profile(profile)]
+    for name, value in (("epochs", epochs), ("seeds", seeds)):
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValueError(f"invalid {name}: {value!r}; a positive integer or None")
+    return TraceSettings(settings.resolution, settings.hidden_features, epochs or settings.epochs,
+                         seeds or settings.seeds, settings.batch_size, settings.eval_every)
+
+
+def trace_field(activation: str, optimizer: str, pixels: np.ndarray, seed: int, settings: TraceSettings,
+                steps: int | None = None, **optimizer_options) -> dict:
+    """`trace_image_training` of a fresh field `activation` (seeded by `seed`) under the
+    registered `optimizer` with its preset, for `steps` (default: the settings' epochs)."""
+    torch.manual_seed(seed)
+    model = make_field(activation, 2, 3, hidden_features=settings.hidden_features)
+    chosen = make_optimizer(optimizer, model.parameters(), activation, seed=seed, **optimizer_options)
+    return trace_image_training(model, chosen, pixels, steps or settings.steps(), settings.batch_size, seed,
+                                settings.eval_every)
+
+
+def weight_matrices(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The field's weight matrices by name (parameters with two or more dimensions)."""
+    return {name: p for name, p in model.named_parameters() if p.dim() >= 2}
+
+
+def curvature_scale(optimizer: torch.optim.Optimizer, p: torch.Tensor) -> torch.Tensor | None:
+    """`sqrt(D̂)` of `p` as ESGD's next step divides by it (before ε), or None when the
+    optimizer keeps no curvature average for `p`."""
+    if not isinstance(optimizer, ESGD) or "exp_avg_d" not in optimizer.state[p]:
+        return None
+    beta2 = optimizer.param_groups[0]["betas"][1]
+    return (optimizer.state[p]["exp_avg_d"] / (1 - beta2 ** _correction_count(optimizer))).sqrt()
+
+
+def effective_step(lr: float, eps: float, scale: np.ndarray) -> np.ndarray:
+    """`lr / (scale + ε)`: the step per unit of (bias-corrected) momentum."""
+    return lr / (np.asarray(scale) + eps)
+
+
+def trace_image_training(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    pixels: np.ndarray,
+    steps: int,
+    batch_size: int = 512,
+    seed: int = 0,
+    eval_every: int = 128,
+) -> dict:
+    """Train `model` on the RGB image `pixels` `[H, W, 3]` (values in [0, 1]) for `steps`
+    optimizer steps and return the traces described in the module docstring, as numpy
+    arrays (S steps, L weight matrices in `layers`, E evaluations at `eval_step`).
+    `seed` seeds the batch order; the model and optimizer come seeded by the caller."""
+    if np.ndim(pixels) != 3 or np.shape(pixels)[-1] != 3:
+        raise ValueError(f"pixels must be an RGB image [H, W, 3], got shape {np.shape(pixels)}")
+    for setting, value in (("steps", steps), ("batch_size", batch_size), ("eval_every", eval_every)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"invalid {setting}: {value!r}; a positive integer")
+    image = torch.as_tensor(pixels, dtype=torch.float32)
+    coords, colors = pixel_grid(*image.shape[:2]), image.reshape(-1, 3)
+    generator = torch.Generator().manual_seed(seed)
+    matrices = weight_matrices(model)
+    beta2 = optimizer.param_groups[0].get("betas", (0.0, 0.0))[1]
+    rows, losses, evaluations = [], [], [_evaluate(model, coords, image, 0)]
+    diverged_step = None
+    order = torch.empty(0, dtype=torch.long)
+    steps_per_epoch = math.ceil(len(coords) / batch_size)
+    for step in range(1, steps + 1):
+        start = (step - 1) % steps_per_epoch * batch_size
+        if start == 0:
+            order = torch.randperm(len(coords), generator=generator)
+        batch = order[start : start + batch_size]
+        before = {name: (p.detach().clone(), _raw_curvature(optimizer, p)) for name, p in matrices.items()}
+        loss = float(optimizer_step(model, optimizer, torch.nn.functional.mse_loss, coords[batch], colors[batch]))
+        losses.append(loss)
+        if not math.isfinite(loss):
+            diverged_step = step
+            break
+        rows.append([_layer_row(optimizer, p, *before[name], beta2) for name, p in matrices.items()])
+        if step == 1 or step % eval_every == 0 or step == steps:
+            evaluations.append(_evaluate(model, coords, image, step))
+    return _as_arrays(rows, losses, evaluations, list(matrices), optimizer, diverged_step)
+
+
+def _raw_curvature(optimizer, p: torch.Tensor) -> torch.Tensor | None:
+    state = optimizer.state.get(p, {})
+    return state["exp_avg_d"].clone() if "exp_avg_d" in state else None
+
+
+def _layer_row(optimizer, p, weight_before, d_before, beta2) -> dict:
+    """The statistics of one weight matrix after a step (see the module docstring)."""
+    weight = p.detach()
+    row = {
+        "weight_norm": float(weight.norm()),
+        "update_ratio": float((weight - weight_before).norm() / weight_before.norm()),
+        "scale_quantiles": [math.nan] * len(QUANTILES),
+        "refresh_change": math.nan,
+        "fresh_over_held": math.nan,
+    }
+    scale = curvature_scale(optimizer, p)
+    if scale is None:
+        return row
+    row["scale_quantiles"] = torch.quantile(scale.flatten(), torch.tensor(QUANTILES)).tolist()
+    d_now = optimizer.state[p]["exp_avg_d"]
+    if d_before is not None and not torch.equal(d_now, d_before):
+        row["refresh_change"] = float((d_now - d_before).norm() / d_before.norm())
+        fresh = ((d_now - beta2 * d_before) / (1 - beta2)).clamp(min=0)
+        held = d_before / (1 - beta2 ** max(_correction_count(optimizer) - 1, 1))
+        row["fresh_over_held"] = float((fresh / held.clamp(min=1e-30)).sqrt().median())
+    return row
+
+
+def _correction_count(optimizer) -> int:
+    """The k of the bias correction `1 − β2^k` the optimizer applies now."""
+    return optimizer.steps if optimizer.bias_correction == "steps" else optimizer.refreshes
+
+
+@torch.no_grad()
+def _evaluate(model, coords: torch.Tensor, image: torch.Tensor, step: int) -> dict:
+    """Whole-image MSE and PSNR (dB, of the prediction clipped to [0, 1])."""
+    prediction = model(coords).reshape(image.shape)
+    mse = float(torch.nn.functional.mse_loss(prediction, image))
+    return {"step": step, "mse": mse, "psnr": psnr(prediction.clamp(0, 1).numpy(), image.numpy())}
+
+
+def _as_arrays(rows, losses, evaluations, layers, optimizer, diverged_step) -> dict:
+    group = optimizer.param_groups[0]
+    column = lambda key: np.array([[layer[key] for layer in row] for row in rows], dtype=float)
+    return {
+        "layers": layers,
+        "step": np.arange(1, len(losses) + 1),
+        "loss": np.array(losses),
+        "weight_norm": column("weight_norm"),
+        "update_ratio": column("update_ratio"),
+        "scale_quantiles": column("scale_quantiles"),
+        "refresh_change": column("refresh_change"),
+        "fresh_over_held": column("fresh_over_held"),
+        "eval_step": np.array([e["step"] for e in evaluations]),
+        "mse": np.array([e["mse"] for e in evaluations]),
+        "psnr": np.array([e["psnr"] for e in evaluations]),
+        "lr": group["lr"],
+        "eps": group.get("eps", 0.0),
+        "diverged_step": diverged_step,
+    }
+
+
+def summarize(trace: dict) -> dict:
+    """Key numbers of a trace. The first move is the first step that changed the weights
+    (step 1, or the first after priming): its largest ‖Δθ‖/‖θ‖, that matrix, the step, and
+    the largest effective step `lr/(sqrt(D̂)+ε)` it used over all matrices (NaN without
+    curvature); then the median move over the later steps, and the first and last
+    whole-image PSNR (dB)."""
+    ratios = trace["update_ratio"]
+    moved = np.flatnonzero(ratios.max(axis=1) > 0)
+    first = int(moved[0]) if len(moved) else 0
+    worst = int(np.argmax(ratios[first])) if len(ratios) else 0
+    smallest_scale = trace["scale_quantiles"][first, :, 0] if len(ratios) else np.array([math.nan])
+    later = ratios[first + 1 :]
+    return {
+        "first_move_step": first + 1,
+        "first_move_ratio": float(ratios[first, worst]) if len(ratios) else math.nan,
+        "first_move_layer": trace["layers"][worst],
+        "first_move_max_effective_step": float(np.max(effective_step(trace["lr"], trace["eps"], smallest_scale))),
+        "later_median_ratio": float(np.median(later)) if len(later) else math.nan,
+        "psnr_start": float(trace["psnr"][0]),
+        "psnr_end": float(trace["psnr"][-1]),
+        "diverged_step": trace["diverged_step"],
+    }
+
+
+def plot_trace(trace: dict, title: str = "") -> plt.Figure:
+    """Four panels against the step: mini-batch loss with whole-image MSE; ‖Δθ‖/‖θ‖ per
+    weight matrix; the median effective step per matrix with its 10–90 % band; ‖θ‖."""
+    figure, axes = plt.subplots(1, 4, figsize=(16, 3.4))
+    step = trace["step"][: len(trace["update_ratio"])]
+    axes[0].semilogy(trace["step"], trace["loss"], lw=0.8, label="mini-batch loss")
+    axes[0].semilogy(trace["eval_step"], trace["mse"], "o-", ms=3, label="whole-image MSE")
+    axes[0].legend(fontsize=8)
+    steps_of = effective_step(trace["lr"], trace["eps"], trace["scale_quantiles"])  # [S, L, 5], decreasing map
+    for layer, name in enumerate(trace["layers"]):
+        line, = axes[1].semilogy(step, trace["update_ratio"][:, layer], lw=0.8, label=name)
+        axes[2].semilogy(step, steps_of[:, layer, 2], lw=0.8, color=line.get_color())
+        axes[2].fill_between(step, steps_of[:, layer, 3], steps_of[:, layer, 1], color=line.get_color(), alpha=0.15)
+        axes[3].semilogy(step, trace["weight_norm"][:, layer], lw=0.8, color=line.get_color())
+    axes[1].legend(fontsize=7)
+    labels = ["loss", "‖Δθ‖ / ‖θ‖ per step", "lr / (sqrt(D̂) + ε): median, 10–90 %", "‖θ‖"]
+    for ax, label in zip(axes, labels):
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("step")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def plot_psnr(traces: dict[str, dict], title: str = "") -> plt.Figure:
+    """Whole-image PSNR (dB) against the step for several labelled traces."""
+    figure, ax = plt.subplots(figsize=(5, 3.4))
+    for label, trace in traces.items():
+        ax.plot(trace["eval_step"], trace["psnr"], "o-", ms=3, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("PSNR (dB)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def summary_table(traces: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and formatted rows of `summarize` for labelled traces (one row each), with the
+    whole-image MSE before and after step 1; for `pnf.report.text.markdown_table`."""
+    header = ["run", "first move at step", "its largest ‖Δθ‖/‖θ‖", "of", "its largest lr/(√D̂+ε)",
+              "median later move", "MSE before → after step 1", "PSNR start → end (dB)"]
+    rows = []
+    for label, trace in traces.items():
+        s = summarize(trace)
+        rows.append([
+            label, s["first_move_step"], f"{s['first_move_ratio']:.3g}", f"`{s['first_move_layer']}`",
+            f"{s['first_move_max_effective_step']:.3g}", f"{s['later_median_ratio']:.2e}",
+            f"{trace['mse'][0]:.3g} → {trace['mse'][1]:.3g}", f"{s['psnr_start']:.1f} → {s['psnr_end']:.1f}",
+        ])
+    return header, rows
