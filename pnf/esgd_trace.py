@@ -4,7 +4,7 @@
 permutation of the pixels per epoch, mini-batches, MSE, `pnf.train.optimizer_step`) and
 records after every step, for every weight matrix of the field:
 
-- `weight_norm` `[S, L]`: ‖θ‖ (Frobenius);
+- `weight_norm` `[S, L]`: ‖θ‖ (Frobenius) after each step (`initial_weight_norm` `[L]`: before);
 - `update_ratio` `[S, L]`: ‖Δθ‖ / ‖θ‖ of that step;
 - `scale_quantiles` `[S, L, 5]`: the 0, 10, 50, 90, 100 % quantiles over the matrix of
   `sqrt(D̂)`, the bias-corrected curvature scale ESGD divides by (NaN for an optimizer
@@ -56,7 +56,7 @@ class TraceSettings:
 
 SETTINGS = {  # the paper's image setting (256², batch 512) from quick on; tiny is for tests
     "tiny": TraceSettings(resolution=32, hidden_features=32, epochs=2, seeds=2, batch_size=64, eval_every=4),
-    "quick": TraceSettings(resolution=256, hidden_features=256, epochs=2, seeds=3, batch_size=512, eval_every=16),
+    "quick": TraceSettings(resolution=256, hidden_features=256, epochs=1, seeds=3, batch_size=512, eval_every=16),
     "cpu": TraceSettings(resolution=256, hidden_features=256, epochs=5, seeds=5, batch_size=512, eval_every=32),
     "paper": TraceSettings(resolution=256, hidden_features=256, epochs=20, seeds=5, batch_size=512, eval_every=32),
 }
@@ -124,6 +124,7 @@ def trace_image_training(
     coords, colors = pixel_grid(*image.shape[:2]), image.reshape(-1, 3)
     generator = torch.Generator().manual_seed(seed)
     matrices = weight_matrices(model)
+    initial_norms = [float(p.detach().norm()) for p in matrices.values()]
     beta2 = optimizer.param_groups[0].get("betas", (0.0, 0.0))[1]
     rows, losses, evaluations = [], [], [_evaluate(model, coords, image, 0)]
     diverged_step = None
@@ -143,7 +144,9 @@ def trace_image_training(
         rows.append([_layer_row(optimizer, p, *before[name], beta2) for name, p in matrices.items()])
         if step == 1 or step % eval_every == 0 or step == steps:
             evaluations.append(_evaluate(model, coords, image, step))
-    return _as_arrays(rows, losses, evaluations, list(matrices), optimizer, diverged_step)
+    trace = _as_arrays(rows, losses, evaluations, list(matrices), optimizer, diverged_step)
+    trace["initial_weight_norm"] = np.array(initial_norms)
+    return trace
 
 
 def _raw_curvature(optimizer, p: torch.Tensor) -> torch.Tensor | None:
@@ -245,9 +248,10 @@ def plot_trace(trace: dict, title: str = "") -> plt.Figure:
         line, = axes[1].semilogy(step, trace["update_ratio"][:, layer], lw=0.8, label=name)
         axes[2].semilogy(step, steps_of[:, layer, 2], lw=0.8, color=line.get_color())
         axes[2].fill_between(step, steps_of[:, layer, 3], steps_of[:, layer, 1], color=line.get_color(), alpha=0.15)
-        axes[3].semilogy(step, trace["weight_norm"][:, layer], lw=0.8, color=line.get_color())
+        norms = np.concatenate([[trace["initial_weight_norm"][layer]], trace["weight_norm"][:, layer]])
+        axes[3].semilogy(np.arange(len(norms)), norms, lw=0.8, color=line.get_color())
     axes[1].legend(fontsize=7)
-    labels = ["loss", "‖Δθ‖ / ‖θ‖ per step", "lr / (sqrt(D̂) + ε): median, 10–90 %", "‖θ‖"]
+    labels = ["loss", "‖Δθ‖ / ‖θ‖ per step", "lr / (sqrt(D̂) + ε): median, 10–90 %", "‖θ‖ (step 0: initial)"]
     for ax, label in zip(axes, labels):
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("step")

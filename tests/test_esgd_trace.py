@@ -45,6 +45,8 @@ def test_trace_matches_a_direct_step_and_the_initial_psnr():
     ratios = [float((a - b).norm() / b.norm()) for a, b in zip(after, before)]
     assert trace["loss"][0] == pytest.approx(first_loss, rel=1e-6)
     np.testing.assert_allclose(trace["update_ratio"][0], ratios, rtol=1e-5)
+    np.testing.assert_allclose(trace["initial_weight_norm"], [float(b.norm()) for b in before], rtol=1e-6)
+    np.testing.assert_allclose(trace["weight_norm"][0], [float(a.norm()) for a in after], rtol=1e-5)
     assert trace["psnr"][0] == pytest.approx(psnr(initial, IMAGE.astype(np.float32)), rel=1e-6)
     assert trace["layers"] == ["0.linear.weight", "1.linear.weight", "2.weight"]
     assert trace["update_ratio"].shape == (10, 3) and trace["scale_quantiles"].shape == (10, 3, 5)
