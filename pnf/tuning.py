@@ -6,18 +6,31 @@
 2. Pick: the rate with the highest whole-image PSNR at the last epoch on the tuning
    image; a run that diverged loses to every run that did not (`best_lr`).
 3. Evaluate: the picked rate on the other images × seeds (`evaluation_configs`), and
-   every optimizer also at its preset untouched (`evaluation_configs(..., lr=None)`).
+   every optimizer also at its preset untouched (`evaluation_configs(..., lr=None)`); a
+   picked rate equal to the preset's is the preset's config (one run, cached once).
+
+`peak_memory` measures what an optimizer's steps add to a process's peak resident memory.
 
 "Learning rate" is the optimizer's `lr` option; for Muon that is the Muon part's, its
 AdamW part keeps its preset. An optimizer registered `full_batch` (L-BFGS) is run with
 the whole image as its one batch. Configs are `pnf.runs.RunConfig`s, run by the caller.
 """
 
+import copy
+import json
 import math
-from dataclasses import replace
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, replace
 
-from pnf.optim import OPTIMIZERS
-from pnf.runs import RunConfig
+import torch
+
+from pnf.config import RunConfig
+from pnf.optim import OPTIMIZERS, make_optimizer
+from pnf.tasks.image import ImageFitting
+from pnf.train import optimizer_step
 
 
 def lr_grid(preset_lr: float, count: int = 5, span: float = 10.0) -> list[float]:
@@ -82,10 +95,69 @@ def best_lr(results: list, metric: str = "psnr") -> float:
 
 
 def evaluation_configs(base: RunConfig, lr: float | None, images: list[str], seeds: list[int]) -> list[RunConfig]:
-    """`base` at learning rate `lr` (None: the preset untouched) on each of `images`
-    (data sources) × `seeds`, image-major."""
+    """`base` at learning rate `lr` (None, or the preset's rate: the preset untouched) on
+    each of `images` (data sources) × `seeds`, image-major."""
     if not images or not seeds:
         raise ValueError(f"evaluation needs images and seeds; got images={images}, seeds={seeds}")
-    options = dict(base.optimizer_options) if lr is None else {**base.optimizer_options, "lr": lr}
+    options = {name: value for name, value in base.optimizer_options.items() if name != "lr"}
+    if lr is not None and lr != OPTIMIZERS[base.optimizer].hyperparameters(base.activation)["lr"]:
+        options["lr"] = lr
     return [full_batch(replace(base, data=image, seed=seed, optimizer_options=options))
             for image in images for seed in seeds]
+
+
+def peak_memory(configs: list[RunConfig], steps: int = 3) -> list[float]:
+    """MiB that each config's optimizer adds to its process's resident memory at the peak:
+    in a fresh one-thread process that built the config's field and data (random pixels
+    `[resolution, resolution, 3]`) and took one step of one pixel on a copy of the field
+    (so what the optimizer and autograd load lazily is loaded), the peak resident memory over building the optimizer and taking
+    `steps` steps of `batch_size` pixels (one step for a `full_batch` optimizer), minus the
+    resident memory before. It counts the optimizer's state, the autograd graph and the
+    step's temporaries. Linux only: the peak is reset through /proc/self/clear_refs (an
+    import's higher peak would otherwise hide the steps'); NaN elsewhere."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"invalid steps: {steps!r}; a positive integer")
+    if not os.access("/proc/self/clear_refs", os.W_OK):
+        return [math.nan] * len(configs)
+    jobs = [(c, 1 if OPTIMIZERS[c.optimizer].full_batch else steps) for c in configs]
+    with ThreadPoolExecutor(os.cpu_count()) as pool:  # processes side by side: each peak is its own
+        return list(pool.map(lambda job: _measure(*job), jobs))
+
+
+def _measure(config: RunConfig, steps: int) -> float:
+    """`print_added_peak(steps)` on `config` in a fresh process; MiB."""
+    child = subprocess.run([sys.executable, "-c", f"import pnf.tuning; pnf.tuning.print_added_peak({steps})"],
+                           input=json.dumps(asdict(config)), capture_output=True, text=True,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if child.returncode:
+        raise RuntimeError(f"measuring the memory of {config.label} failed:\n{child.stderr[-2000:]}")
+    return int(child.stdout.split()[-1]) / 2**10
+
+
+def print_added_peak(steps: int) -> None:
+    """Print the KiB that the optimizer and `steps` steps add to this process's peak
+    resident memory, for the RunConfig read as JSON from stdin (see `peak_memory`)."""
+    config = RunConfig(**json.loads(sys.stdin.read()))
+    torch.set_num_threads(1)
+    generator = torch.Generator().manual_seed(config.seed)
+    task = ImageFitting(torch.rand(config.resolution, config.resolution, 3, generator=generator), torch.device("cpu"))
+    model = task.make_model(config.activation, **config.field_options)
+    warm_up = copy.deepcopy(model)  # one step of a throwaway copy loads what the optimizer imports lazily
+    optimizer_step(warm_up, make_optimizer(config.optimizer, warm_up.parameters(), config.activation, model=warm_up,
+                                           **config.optimizer_options), task.loss, task.coords[:1], task.colors[:1])
+    del warm_up
+    before = _kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")  # the peak (VmHWM) restarts from the resident memory now
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.activation, seed=config.seed,
+                               model=model, **config.optimizer_options)
+    for _ in range(steps):
+        batch = torch.randperm(len(task.coords), generator=generator)[: config.batch_size]
+        optimizer_step(model, optimizer, task.loss, task.coords[batch], task.colors[batch])
+    print(_kib("VmHWM") - before)
+
+
+def _kib(entry: str) -> int:
+    """`entry` of /proc/self/status (VmRSS, VmHWM) in KiB."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(entry + ":"))

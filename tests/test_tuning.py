@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 
 from pnf.runs import Result, RunConfig
-from pnf.tuning import best_lr, evaluation_configs, lr_grid, sweep_configs
+from pnf.tuning import best_lr, evaluation_configs, lr_grid, peak_memory, sweep_configs
 
 BASE = RunConfig(task="image", activation="sine", optimizer="esgd", data="skimage:astronaut", resolution=256,
                  epochs=10, batch_size=512, eval_every=5)
@@ -90,5 +90,21 @@ def test_evaluation_runs_the_best_rate_and_the_preset_on_every_image_and_seed():
     assert all(c.optimizer_options == {"lr": 0.5} and c.epochs == BASE.epochs for c in tuned)
     preset = evaluation_configs(BASE, None, images, [0])
     assert all(c.optimizer_options == {} for c in preset)
+    picked_preset = evaluation_configs(replace(BASE, optimizer_options={"lr": 0.5}), 0.15, images, [0])  # ESGD's preset
+    assert [c.key() for c in picked_preset] == [c.key() for c in preset]
     with pytest.raises(ValueError, match=r"needs images and seeds; got images=\[\], seeds=\[0\]"):
         evaluation_configs(BASE, 0.5, [], [0])
+
+
+def test_peak_memory_grows_with_the_batch_and_the_curvature():
+    config = replace(BASE, resolution=64, optimizer="adam", batch_size=64)
+    small, large, esgd = peak_memory([config, replace(config, batch_size=4096), replace(config, optimizer="esgd",
+                                                                                        batch_size=4096)])
+    # batch 4096: four 256-wide activations and their gradients, 4 bytes each, are ~16 MiB at least
+    assert 0 <= small < 10 and large > small + 12 and esgd > large
+
+
+@pytest.mark.parametrize("steps", [0, -1, 2.5, True])
+def test_peak_memory_refuses_a_bad_number_of_steps(steps):
+    with pytest.raises(ValueError, match=f"invalid steps: {steps!r}; a positive integer"):
+        peak_memory([BASE], steps)

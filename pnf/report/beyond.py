@@ -1,0 +1,331 @@
+"""Beyond the paper (issue 15): ESGD against what a practitioner would pick today.
+
+Settings per profile, the runs of the learning-rate protocol (`pnf.tuning`), and the
+report's views: the protocol in words, PSNR against epoch and against seconds, a table
+per field (time to 25 and 30 dB, PSNR at the last epoch, step cost relative to Adam,
+peak memory) and a verdict per field computed from those numbers.
+
+A row of the report is an optimizer in one setting: its preset untouched, its tuned
+learning rate, or its preset with the field's weight-scaled initialisation.
+"""
+
+import math
+from dataclasses import dataclass, field, replace
+
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import Markdown
+
+from pnf.config import RunConfig
+from pnf.executors import run_all
+from pnf.fields import ACTIVATIONS
+from pnf.image_set import DIV2K, FIELDS, PHOTOS, available
+from pnf.optim import OPTIMIZERS
+from pnf.profiles import check_profile
+from pnf.report.plots import OPTIMIZER_COLOR
+from pnf.report.text import label, markdown_table
+from pnf.runs import Result
+from pnf.tasks.image import PAPER, ImageSettings
+from pnf.tuning import best_lr, evaluation_configs, full_batch, lr_grid, peak_memory, sweep_configs
+
+THRESHOLDS_DB = (25.0, 30.0)  # the PSNRs whose time to reach the table reports
+MARGIN_DB = 0.5  # a PSNR gap smaller than this counts as a tie (one seed, no spread to compare with)
+SETTING_LINESTYLE = {"preset": "-", "tuned": "--", "weight-scaled": ":"}
+ALL_OPTIMIZERS = ("adam", "esgd", "esgd_primed", "muon", "soap", "kron", "sophiah", "lbfgs")  # esgd_primed: the ESGD variant pnf.optim.esgd_variants recommends
+
+
+@dataclass(frozen=True)
+class BeyondSettings:
+    """`training`: resolution, batch, epochs, evaluation interval and seeds of every run;
+    `optimizers` run at their presets, `tuned` ones also swept over `rates` learning rates
+    (span `span` around the preset) on `tuning_image` and evaluated at the picked rate on
+    `images` (those present count) × seeds; `weight_scaled` ones also run with the field's
+    registered weight scale (fields that have one); `memory_steps` steps measure memory."""
+
+    training: ImageSettings
+    fields: tuple
+    optimizers: tuple
+    tuned: tuple
+    weight_scaled: tuple = ("adam", "esgd")
+    tuning_image: str = "skimage:chelsea"
+    images: tuple = ("skimage:astronaut",)
+    rates: int = 5
+    span: float = 10.0
+    memory_steps: int = 3
+
+
+SETTINGS = {
+    # every optimizer swept (5 rates) on chelsea, evaluated on the image-set study's other images × 3 seeds
+    "paper": BeyondSettings(replace(PAPER, seeds=3, snapshot_epoch=None), FIELDS, ALL_OPTIMIZERS, ALL_OPTIMIZERS,
+                            images=DIV2K + tuple(p for p in PHOTOS if p != "skimage:chelsea")),
+    # four fields, every optimizer at its preset, Adam and ESGD swept over 5 rates; one image, one seed, 8 epochs;
+    # estimated ~40 min of 2 cores from per-epoch costs measured on this machine (not run end to end)
+    # (Muon's and L-BFGS's epochs cost ~14x and ~28x Adam's here, so their sweeps are left to 'paper')
+    "cpu": BeyondSettings(replace(PAPER, epochs=8, eval_every=1, snapshot_epoch=None), FIELDS, ALL_OPTIMIZERS,
+                          ("adam", "esgd")),
+    # ~2.5 min of one core: the sine field, 4 epochs, SOAP and SophiaH at their presets, Adam and ESGD over 3 rates
+    "quick": BeyondSettings(replace(PAPER, epochs=4, eval_every=1, snapshot_epoch=None), ("sine",),
+                            ("adam", "esgd", "soap", "sophiah"), ("adam", "esgd"), rates=3, span=math.sqrt(10)),
+    "tiny": BeyondSettings(replace(PAPER, resolution=24, batch_size=96, epochs=2, eval_every=1, snapshot_epoch=None),
+                           ("sine",), ("adam", "esgd", "lbfgs"), ("adam", "esgd"), rates=2, memory_steps=1),
+}
+TRAINING = {name: settings.training for name, settings in SETTINGS.items()}  # the preamble's sections
+
+
+def settings_for(profile: str) -> BeyondSettings:
+    return SETTINGS[check_profile(profile)]
+
+
+@dataclass(frozen=True)
+class Row:
+    optimizer: str
+    setting: str  # "preset", "tuned" or "weight-scaled"
+
+    @property
+    def label(self) -> str:
+        suffix = {"preset": "", "tuned": " · tuned lr", "weight-scaled": " · weight-scaled init"}[self.setting]
+        return OPTIMIZERS[self.optimizer].label + suffix
+
+
+@dataclass
+class Protocol:
+    """What the protocol ran: per field, each row's evaluation runs; per (field,
+    optimizer), the sweep's runs and the picked rate (None when every rate diverged)."""
+
+    settings: BeyondSettings
+    runs: dict = field(default_factory=dict)  # field -> {Row: [Result]}
+    sweeps: dict = field(default_factory=dict)  # (field, optimizer) -> [Result]
+    picked: dict = field(default_factory=dict)  # (field, optimizer) -> lr or None
+
+    def results(self) -> list[Result]:
+        return [r for rows in self.runs.values() for runs in rows.values() for r in runs] + [
+            r for runs in self.sweeps.values() for r in runs]
+
+
+def base_config(settings: BeyondSettings, activation: str, optimizer: str, image: str) -> RunConfig:
+    s = settings.training
+    return RunConfig(task="image", activation=activation, optimizer=optimizer, data=image, resolution=s.resolution,
+                     epochs=s.epochs, batch_size=s.batch_size, eval_every=s.eval_every)
+
+
+def run_protocol(settings: BeyondSettings) -> Protocol:
+    """Sweeps, presets and weight-scaled runs in one batch of `run_all`, then the picked rates."""
+    images, seeds = available(settings.images), list(range(settings.training.seeds))
+    evaluations, sweeps = {}, {}
+    for activation in settings.fields:
+        scale = ACTIVATIONS[activation].weight_scale
+        for optimizer in settings.optimizers:
+            base = base_config(settings, activation, optimizer, images[0])
+            evaluations[activation, Row(optimizer, "preset")] = evaluation_configs(base, None, images, seeds)
+            if scale and optimizer in settings.weight_scaled:
+                scaled = replace(base, field_options={"weight_scale": scale})
+                evaluations[activation, Row(optimizer, "weight-scaled")] = evaluation_configs(scaled, None, images, seeds)
+            if optimizer in settings.tuned:  # the sweep is judged at its last epoch only
+                sweeps[activation, optimizer] = sweep_configs(
+                    replace(base, data=settings.tuning_image, eval_every=settings.training.epochs),
+                    settings.rates, settings.span)
+    ran = iter(run_all([c for group in (*evaluations.values(), *sweeps.values()) for c in group]))
+    protocol = Protocol(settings)
+    for (activation, row), configs in evaluations.items():
+        protocol.runs.setdefault(activation, {})[row] = [next(ran) for _ in configs]
+    for key, configs in sweeps.items():
+        protocol.sweeps[key] = [next(ran) for _ in configs]
+        finished = any(r.status == "ok" for r in protocol.sweeps[key])
+        protocol.picked[key] = best_lr(protocol.sweeps[key]) if finished else None
+    tuned = {(a, Row(o, "tuned")): evaluation_configs(base_config(settings, a, o, images[0]), lr, images, seeds)
+             for (a, o), lr in protocol.picked.items() if lr is not None}
+    ran = iter(run_all([c for configs in tuned.values() for c in configs]))
+    for (activation, row), configs in tuned.items():
+        protocol.runs[activation][row] = [next(ran) for _ in configs]
+    return protocol
+
+
+def memory(settings: BeyondSettings) -> dict:
+    """MiB each optimizer's steps add to a process's peak memory, per (field, optimizer)
+    (`pnf.tuning.peak_memory` at the preset, the profile's resolution and batch)."""
+    keys = [(a, o) for a in settings.fields for o in settings.optimizers]
+    configs = [full_batch(base_config(settings, a, o, settings.tuning_image)) for a, o in keys]
+    return dict(zip(keys, peak_memory(configs, settings.memory_steps)))
+
+
+def learning_rate(result: Result) -> float:
+    config = result.config
+    return config.optimizer_options.get("lr", OPTIMIZERS[config.optimizer].hyperparameters(config.activation)["lr"])
+
+
+def elapsed(result: Result) -> np.ndarray:
+    """Training seconds at each evaluated epoch `[evaluations]` (0 at epoch 0): the
+    cumulative sum of the epochs' wall times."""
+    total = np.concatenate([[0.0], np.cumsum(result.history["seconds"])])
+    return total[np.asarray(result.history["eval_epoch"])]
+
+
+def time_to(result: Result, db: float) -> float:
+    """Training seconds until the first evaluation at or above `db` dB; inf if none."""
+    reached = np.nonzero(result.metric("psnr")[1] >= db)[0]
+    return float(elapsed(result)[reached[0]]) if result.status == "ok" and len(reached) else math.inf
+
+
+def psnr_by(result: Result, seconds: float) -> float:
+    """PSNR at the last evaluation within `seconds` of training; -inf if it diverged."""
+    if result.status != "ok":
+        return -math.inf
+    within = np.nonzero(elapsed(result) <= seconds)[0]
+    return float(result.metric("psnr")[1][within[-1]])
+
+
+def final_psnr(runs: list[Result]) -> float:
+    """Mean PSNR at the last epoch over `runs`; -inf if any diverged."""
+    return float(np.mean([r.final("psnr") if r.status == "ok" else -math.inf for r in runs]))
+
+
+def seconds_per_step(runs: list[Result]) -> float:
+    done = [r for r in runs if r.status == "ok"]
+    return float(np.mean([r.seconds / r.history["steps"] for r in done])) if done else math.nan
+
+
+def mean_time_to(runs: list[Result], db: float) -> tuple[float, int]:
+    """(mean seconds to `db` over the runs that reached it, how many did)."""
+    times = [t for t in (time_to(r, db) for r in runs) if math.isfinite(t)]
+    return (float(np.mean(times)) if times else math.inf), len(times)
+
+
+def protocol_markdown(settings: BeyondSettings, profile: str) -> Markdown:
+    """The protocol and this profile's grid, in words."""
+    s, left = settings.training, [OPTIMIZERS[o].label for o in ALL_OPTIMIZERS if o not in settings.optimizers]
+    scales = [f"{ACTIVATIONS[a].label} ×{ACTIVATIONS[a].weight_scale} ({ACTIVATIONS[a].weight_scale_source})"
+              for a in settings.fields if ACTIVATIONS[a].weight_scale]
+    shown = settings.fields[0]
+    grid = "; ".join(f"{OPTIMIZERS[o].label}: " + ", ".join(
+        f"{lr:.3g}" for lr in lr_grid(OPTIMIZERS[o].hyperparameters(shown)["lr"], settings.rates, settings.span))
+        for o in settings.tuned)
+    return Markdown(
+        "## Protocol\n\n"
+        f"1. **Presets untouched**: every optimizer at its registered preset (its source is in `pnf.optim`).\n"
+        f"2. **Sweep**: per (optimizer, field), {settings.rates} learning rates log-spaced over ×/÷{settings.span:.3g} "
+        f"around the preset (for the {ACTIVATIONS[shown].label} field: {grid}), each trained once on the tuning "
+        f"image `{settings.tuning_image}`.\n"
+        "3. **Pick**: the rate with the highest whole-image PSNR at the last epoch on the tuning image (a diverged "
+        "run loses).\n"
+        f"4. **Evaluate**: the picked rate on the evaluation images ({', '.join(f'`{i}`' for i in available(settings.images))}) "
+        f"× {s.seeds} seed(s), beside the presets; a pick equal to the preset is the preset's run.\n"
+        f"5. **Weight-scaled initialisation** (Yeom et al., ICLR 2025) as its own rows, for "
+        f"{', '.join(OPTIMIZERS[o].label for o in settings.weight_scaled)} at their presets: "
+        f"{'; '.join(scales) or 'no field of this grid has a registered scale'}.\n\n"
+        f"**This profile (`{profile}`)**: fields {', '.join(ACTIVATIONS[a].label for a in settings.fields)}; "
+        f"{s.resolution}² pixels, batch {s.batch_size}, {s.epochs} epochs; at presets: "
+        f"{', '.join(OPTIMIZERS[o].label for o in settings.optimizers)}; swept: "
+        f"{', '.join(OPTIMIZERS[o].label for o in settings.tuned)}"
+        + (f"; left to the longer profiles for their cost: {', '.join(left)}" if left else "") + ".\n\n"
+        "**Time** is the training wall time of the epochs (evaluation excluded), summed up to each evaluated epoch, "
+        "as measured when each run was computed (cached runs keep theirs; a loaded machine inflates them all). "
+        "An L-BFGS step is one full-batch step of up to 20 iterations, an epoch of it one step. **Peak memory** is "
+        f"what {settings.memory_steps} step(s) (one for L-BFGS) of the optimizer add to the peak resident memory "
+        "(maxrss) of a fresh one-thread process that built the field and random data of the same size, over one "
+        "that built them only: optimizer state, autograd graph and the step's temporaries. Ties: PSNR gaps under "
+        f"{MARGIN_DB} dB.")
+
+
+def sweep_markdown(protocol: Protocol) -> Markdown:
+    """Every swept rate's PSNR at the last epoch on the tuning image, and the pick."""
+    rows = [[label(a, o)] + [f"{learning_rate(r):.3g}: " + (f"{r.final('psnr'):.2f}" if r.status == "ok" else "diverged")
+                             for r in runs] + [f"{protocol.picked[a, o]:.3g}" if protocol.picked[a, o] else "none"]
+            for (a, o), runs in protocol.sweeps.items()]
+    width = max(len(runs) for runs in protocol.sweeps.values())
+    return markdown_table(["field · optimizer"] + [f"rate {i + 1}: PSNR dB" for i in range(width)] + ["picked"], rows)
+
+
+def curves(protocol: Protocol, activation: str):
+    """PSNR against epoch and against training seconds, the mean of each row's runs."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4), sharey=True)
+    for row, runs in protocol.runs[activation].items():
+        done = [r for r in runs if r.status == "ok"]
+        if not done:
+            axes[0].plot([], [], ":", color=OPTIMIZER_COLOR[row.optimizer], label=f"{row.label}: diverged")
+            continue
+        style = {"color": OPTIMIZER_COLOR[row.optimizer], "linestyle": SETTING_LINESTYLE[row.setting]}
+        psnr = np.mean([r.metric("psnr")[1] for r in done], axis=0)
+        axes[0].plot(done[0].metric("psnr")[0], psnr, label=row.label, **style)
+        axes[1].plot(np.mean([elapsed(r) for r in done], axis=0), psnr, **style)
+    for ax, xlabel in zip(axes, ("epoch", "training time (s)")):
+        for db in THRESHOLDS_DB:
+            ax.axhline(db, color="grey", linewidth=0.8, alpha=0.5)
+        ax.set(xlabel=xlabel, ylabel="PSNR (dB), mean over images and seeds")
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize="small")
+    fig.suptitle(ACTIVATIONS[activation].label)
+    fig.tight_layout()
+    plt.close(fig)  # shown where the notebook displays it, not again at the end of the cell
+    return fig
+
+
+def field_table(protocol: Protocol, activation: str, memory_mib: dict) -> Markdown:
+    """Per row: rate, PSNR at the last epoch, time to each threshold, step cost ÷ Adam's, memory."""
+    rows, epochs = protocol.runs[activation], protocol.settings.training.epochs
+    adam = seconds_per_step(rows.get(Row("adam", "preset"), []))
+    lines = []
+    for row, runs in rows.items():
+        psnr = final_psnr(runs)
+        times = []
+        for db in THRESHOLDS_DB:
+            seconds, count = mean_time_to(runs, db)
+            times.append("not reached" if not count else f"{seconds:.1f} s" + (
+                f" ({count}/{len(runs)} runs)" if count < len(runs) else ""))
+        lines.append([row.label, f"{learning_rate(runs[0]):.3g}", f"{psnr:.2f}" if math.isfinite(psnr) else "diverged",
+                      *times, f"{seconds_per_step(runs) / adam:.1f}×", f"{memory_mib[activation, row.optimizer]:.1f}"])
+    return markdown_table(["method", "lr", f"PSNR dB, epoch {epochs}",
+                           *[f"time to {db:.0f} dB" for db in THRESHOLDS_DB], "step cost ÷ Adam's",
+                           "peak memory MiB"], lines)
+
+
+def esgd_row(rows: dict) -> Row:
+    """ESGD's row the verdict judges: tuned if it was, else at its preset."""
+    return Row("esgd", "tuned") if Row("esgd", "tuned") in rows else Row("esgd", "preset")
+
+
+def pick(rows: dict) -> tuple[Row, str]:
+    """The row a practitioner should pick and why: the first to reach the highest
+    threshold any row reached on every run; else the highest PSNR at the last epoch."""
+    for db in sorted(THRESHOLDS_DB, reverse=True):
+        reached = {row: mean_time_to(runs, db)[0] for row, runs in rows.items()
+                   if mean_time_to(runs, db)[1] == len(runs)}
+        if reached:
+            best = min(reached, key=reached.get)
+            return best, f"first to {db:.0f} dB ({reached[best]:.1f} s of training)"
+    best = max(rows, key=lambda row: final_psnr(rows[row]))
+    return best, f"no method reached {min(THRESHOLDS_DB):.0f} dB; highest PSNR at the last epoch ({final_psnr(rows[best]):.2f} dB)"
+
+
+def comparison(rows: dict, challenger: Row, rival: Row) -> tuple[float, float, float]:
+    """(PSNR gap challenger − rival at the last epoch, the gap at equal training time, that
+    time): the time is the shorter of the two rows' mean training times."""
+    by_epoch = final_psnr(rows[challenger]) - final_psnr(rows[rival])
+    if not math.isfinite(by_epoch):  # a diverged row has no time to compare at
+        return by_epoch, by_epoch, math.nan
+    seconds = min(np.mean([r.seconds for r in rows[row]]) for row in (challenger, rival))
+    at_time = [np.mean([psnr_by(r, seconds) for r in rows[row]]) for row in (challenger, rival)]
+    return by_epoch, at_time[0] - at_time[1], float(seconds)
+
+
+def standing(gap: float) -> str:
+    if not math.isfinite(gap):
+        return "ahead (rival diverged)" if gap > 0 else "**behind** (ESGD diverged)" if gap < 0 else "both diverged"
+    return "tie" if abs(gap) < MARGIN_DB else f"ahead by {gap:.1f} dB" if gap > 0 else f"**behind** by {-gap:.1f} dB"
+
+
+def verdict(protocol: Protocol, activation: str) -> Markdown:
+    """Which row to pick, and ESGD against every other row at equal epochs and equal time."""
+    rows, epochs = protocol.runs[activation], protocol.settings.training.epochs
+    best, why = pick(rows)
+    esgd = esgd_row(rows)
+    lines, losses = [], []
+    for rival in (row for row in rows if row != esgd):
+        by_epoch, by_time, seconds = comparison(rows, esgd, rival)
+        lines.append([rival.label, standing(by_epoch), f"{standing(by_time)} (at {seconds:.1f} s)"])
+        if by_epoch <= -MARGIN_DB or by_time <= -MARGIN_DB:
+            losses.append(rival.label)
+    summary = (f"**{ACTIVATIONS[activation].label}: pick {best.label}** — {why}. "
+               + (f"{esgd.label} **loses** (at equal epochs or equal time) to: {', '.join(losses)}."
+                  if losses else f"{esgd.label} is not behind any other method, at equal epochs or equal time."))
+    table = markdown_table(["rival", f"{esgd.label} at epoch {epochs}", f"{esgd.label} at equal training time"], lines)
+    return Markdown(summary + "\n\n" + table.data)
