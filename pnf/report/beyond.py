@@ -31,7 +31,8 @@ from pnf.tuning import best_lr, evaluation_configs, full_batch, lr_grid, peak_me
 THRESHOLDS_DB = (25.0, 30.0)  # the PSNRs whose time to reach the table reports
 MARGIN_DB = 0.5  # a PSNR gap smaller than this counts as a tie (one seed, no spread to compare with)
 SETTING_LINESTYLE = {"preset": "-", "tuned": "--", "weight-scaled": ":"}
-ALL_OPTIMIZERS = ("adam", "esgd", "esgd_primed", "muon", "soap", "kron", "sophiah", "lbfgs")  # esgd_primed: the ESGD variant pnf.optim.esgd_variants recommends
+# esgd_primed: the ESGD variant pnf.optim.esgd_variants recommends
+ALL_OPTIMIZERS = ("adam", "esgd", "esgd_primed", "muon", "soap", "kron", "sophiah", "lbfgs")
 
 
 @dataclass(frozen=True)
