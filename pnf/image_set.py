@@ -17,6 +17,7 @@ import numpy as np
 
 from pnf.data.sources import data_dir, names, present, resolve
 from pnf.executors import run_all
+from pnf.optim.esgd_variants import RECOMMENDED
 from pnf.paper import IMAGE_FINAL_MSE
 from pnf.runs import Result
 from pnf.tasks.image import IMAGE
@@ -38,7 +39,7 @@ class StudySettings:
     epochs: int
     epochs_at: tuple
     eval_every: int = 1
-    optimizers: tuple = ("adam", "esgd")
+    optimizers: tuple = ("adam", "esgd", RECOMMENDED)
 
     @property
     def stall_from(self) -> int:

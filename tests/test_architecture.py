@@ -19,7 +19,7 @@ LAYERS = [
     ("config", ["pnf.config"]),
     ("tasks", ["pnf.tasks"]),
     ("train", ["pnf.train"]),
-    ("runs", ["pnf.runs", "pnf.executors", "pnf.hessian_spectra", "pnf.esgd_trace", "pnf.tuning", "pnf.fit",
+    ("runs", ["pnf.runs", "pnf.executors", "pnf.hessian_spectra", "pnf.esgd_trace", "pnf.tuning", "pnf.fit", "pnf.estimate",
               "pnf.image_set"]),
     ("report", ["pnf.report"]),
     ("cli", ["pnf.__main__"]),

@@ -37,12 +37,13 @@ def conclusions(records: list[dict], settings, challenger: str = "esgd") -> Mark
     return Markdown("\n".join(lines))
 
 
-def share_markdown(records: list[dict], settings) -> Markdown:
+def share_markdown(records: list[dict], settings, challenger: str = "esgd") -> Markdown:
     """Pairs where the paper's ordering holds, per field (rows) and evaluated epoch (columns)."""
     table = share_table(records, settings.epochs_at, settings.epochs)
     epochs = sorted({e for row in table.values() for e in row})
-    return markdown_table(["field"] + [f"epoch {e}" for e in epochs],
-                          [[ACTIVATIONS[f].label] + [f"{row[e][0]} / {row[e][1]}" for e in epochs] for f, row in table.items()])
+    rows = [[ACTIVATIONS[f].label] + [f"{row[e][0]} / {row[e][1]}" for e in epochs] for f, row in table.items()]
+    return Markdown(f"**{OPTIMIZERS[challenger].label} in ESGD's place**\n\n"
+                    + markdown_table(["field"] + [f"epoch {e}" for e in epochs], rows).data)
 
 
 def gap_plot(records: list[dict], epoch: int, challenger: str = "esgd"):
@@ -61,12 +62,14 @@ def gap_plot(records: list[dict], epoch: int, challenger: str = "esgd"):
     return fig
 
 
-def failure_markdown(failed: list[dict]) -> Markdown:
+def failure_markdown(failed: list[dict], challenger: str = "esgd") -> Markdown:
+    title = f"**Failures of {OPTIMIZERS[challenger].label}**\n\n"
     if not failed:
-        return Markdown("No failure of any kind.")
-    return markdown_table(["id (panel below)", "field", "image", "seed", "kind", "detail"],
-                          [[p["id"], ACTIVATIONS[p["field"]].label, f"`{p['image']}`", p["seed"], p["kind"], p["detail"]]
-                           for p in failed])
+        return Markdown(title + "No failure of any kind.")
+    return Markdown(title + markdown_table(
+        ["id (panel below)", "field", "image", "seed", "kind", "detail"],
+        [[p["id"], ACTIVATIONS[p["field"]].label, f"`{p['image']}`", p["seed"], p["kind"], p["detail"]]
+         for p in failed]).data)
 
 
 def failure_curves(failed: list[dict], columns: int = 4):
