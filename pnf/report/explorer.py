@@ -18,7 +18,8 @@ from pnf.config import RunConfig
 from pnf.device import default_device
 from pnf.fields import ACTIVATIONS
 from pnf.optim import OPTIMIZERS
-from pnf.runs import Result, run
+from pnf.executors import run_all
+from pnf.runs import Result
 from pnf.tasks import TASKS, get_task, make_task
 
 
@@ -89,9 +90,9 @@ def _show(ax, image: np.ndarray, title: str) -> None:
 
 def render(profile: str, task: str, activation: str, optimizers: list[str], lr_scale: float, epoch: int,
            progress: bool = True):
-    """Load (or compute, with a progress bar) the chosen runs and draw them at `epoch`."""
+    """Load (or compute, through the executor, with a progress bar) the chosen runs and draw them at `epoch`."""
     configs = [explorer_config(profile, task, activation, optimizer, lr_scale) for optimizer in optimizers]
-    results = [run(config, progress=progress) for config in configs]
+    results = run_all(configs, progress=progress)
     target = make_task(configs[0], default_device()).target()
     return plot(results, epoch, target, get_task(task).curve_metric)
 
