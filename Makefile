@@ -1,9 +1,10 @@
 # pnf — one command per job. `make figures` and `make test` set everything up themselves.
 # PROFILE=quick (default: 2 CPU cores, minutes) or PROFILE=paper (the paper's scale).
-# EXECUTOR=inline (default), pool, local or slurm: where missing runs are computed (pnf/executors.py).
+# EXECUTOR=pool (default: a process a core, one torch thread each), inline, local or slurm: where missing
+# runs are computed (pnf/executors.py).
 
 PROFILE ?= quick
-EXECUTOR ?= inline
+EXECUTOR ?= pool
 PYTHON ?= python3
 VENV ?= .venv
 # The CPU build on disk here; on a CUDA machine e.g. TORCH_SPEC="torch==2.13.0 --index-url <cuda index>"
@@ -25,7 +26,7 @@ PNF_SOURCES := $(shell find pnf -name '*.py' 2>/dev/null)
 REPORT_DEPS := $(PNF_SOURCES) pnf/templates/offline.html.j2 $(REPORTS)/.profile-$(PROFILE) $(VENV)/.installed $(wildcard $(PNF_DATA)/*)
 html = $(1:%=$(REPORTS)/%.html)
 
-.PHONY: figures image-exp occupancy-exp bocc-exp nerf-exp test browser data data-if-online bench lab env clean-cache clean
+.PHONY: figures image-exp occupancy-exp bocc-exp nerf-exp test browser data data-if-online estimate bench lab env clean-cache clean
 .DELETE_ON_ERROR:
 
 figures: $(call html,$(NOTEBOOKS)) $(REPORTS)/index.html
@@ -52,7 +53,7 @@ $(REPORTS)/.profile-$(PROFILE):
 # Execute with Papermill (a failing cell fails make with its traceback and leaves no
 # HTML), keep the executed notebook beside the HTML, hide code cells in the HTML, and
 # load nothing from CDNs (pnf/templates/offline.html.j2), so reports read offline.
-$(REPORTS)/%.html: $(NOTEBOOK_DIR)/%.ipynb $(REPORT_DEPS) | data-if-online
+$(REPORTS)/%.html: $(NOTEBOOK_DIR)/%.ipynb $(REPORT_DEPS) | data-if-online estimate
 	rm -f $@ $(REPORTS)/index.html
 	cd $(NOTEBOOK_DIR) && $(BIN)/papermill --log-output --no-progress-bar $*.ipynb $(PNF_REPORTS)/$*.ipynb -p profile $(PROFILE)
 	$(BIN)/jupyter nbconvert --log-level ERROR --to html --no-input --template-file $(CURDIR)/pnf/templates/offline.html.j2 \
@@ -77,6 +78,10 @@ data: $(VENV)/.installed
 # Reports first fetch the real data; offline that fails, which is no error: they use embedded data and say so.
 data-if-online: $(VENV)/.installed
 	$(BIN)/python -m pnf.data.fetch $(PNF_DATA) || echo "make data failed (offline?); reports use the data at hand"
+
+# Once before the reports: about how long training the missing runs will take (never fails the build).
+estimate: $(VENV)/.installed
+	$(BIN)/python -m pnf.estimate $(PROFILE) || true
 
 # Speed tables -> reports/bench.md. FIGURES=1 also times the figure notebooks (many
 # minutes); BENCH_ARGS passes options, e.g. BENCH_ARGS="--size reduced --threads 1".

@@ -1,13 +1,18 @@
 """Question 3: the field's forward + backward throughput as a fraction of the machine's
 dense-matmul rate, both measured in this run, and where the rest of the step goes."""
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from benchmarks.common import Size, Table, interleaved, matmul_time
 from benchmarks.steps import field_and_batch
+from pnf import estimate
 from pnf.fields import ACTIVATIONS
+from pnf.optim import OPTIMIZERS
+from pnf.profiles import PROFILES
 
 
 def matmul_flops(model: nn.Module, batch: int) -> int:
@@ -57,4 +62,49 @@ def run(size: Size, dev: torch.device) -> list[Table]:
         "the step's products reach by themselves (small matrices run below the large mm's rate); `step time in "
         "matmuls` their share of the step, the rest being activations, loss, reductions and autograd.",
     ]
-    return [table]
+    rates = reader_table(size, dev)
+    reference = (size.batch_size, size.hidden_features) == (estimate.REFERENCE_POINTS, estimate.REFERENCE_WIDTH)
+    return [table, rates] + ([profile_times(dev, rates)] if reference else [])
+
+
+def reader_table(size: Size, dev: torch.device) -> Table:
+    """Steps and pixels per second of every field × registered optimizer (not those meant
+    for the whole image as one batch) at the size's image batch, as `pnf.estimate` prices them,
+    on the CPU and on `dev` if it is a GPU."""
+    table = Table(f"3b. Throughput for a reader ({size.resolution}², batch {size.batch_size})",
+                  ["device", "activation", "optimizer", "steps/s", "pixels/s", "epoch s", "step / Adam's"])
+    for device in [torch.device("cpu")] + ([dev] if dev.type == "cuda" else []):
+        for activation in ACTIVATIONS:
+            seconds = {name: estimate.step_seconds(activation, name, {}, size.batch_size, size.hidden_features,
+                                                   device=device)
+                       for name, spec in OPTIMIZERS.items() if not spec.full_batch}
+            for name, step in seconds.items():
+                epoch = math.ceil(size.resolution**2 / size.batch_size) * step
+                table.rows.append([device.type, activation, name, 1 / step, size.batch_size / step, epoch,
+                                   step / seconds["adam"]])
+    table.notes += [
+        f"Paper presets, `pnf.train.optimizer_step`; the mean of 5 steps after {estimate.WARMUP_STEPS} untimed "
+        "ones on 16 points (past ESGD's curvature warm-up), one optimizer after another, not interleaved. "
+        "GPU rows come where `make bench` runs on a GPU (`PNF_DEVICE` unset or `cuda`).",
+    ]
+    return table
+
+
+def profile_times(dev: torch.device, rates: Table) -> Table:
+    """Expected training time of a cold `make figures` per profile, from `rates` measured at
+    the reference step (the image MLP at batch 512; other tasks' steps scaled by their work)."""
+    price = {(row[1], row[2]): 1 / row[3] for row in rates.rows if row[0] == dev.type}
+    table = Table(f"3c. Expected training time of a cold `make figures`, runs one after another, on {dev.type}",
+                  ["profile", "runs", "reference steps (M)", "hours"])
+    for profile in PROFILES:
+        configs = estimate.configs(profile)
+        steps = sum(estimate.reference_steps(config) for config in configs)
+        seconds = sum(estimate.reference_steps(c) * price[c.activation, c.optimizer] for c in configs)
+        table.rows.append([profile, len(configs), steps / 1e6, seconds / 3600])
+    table.notes += [
+        "A reference step is the image MLP's at batch 512; other tasks' steps count by their points × width² × "
+        "hidden layers (`pnf.estimate`; small fields run below that rate). Training only, "
+        "at this table's threads; `EXECUTOR=pool` runs a process a core side by side. `python -m pnf.estimate "
+        "PROFILE` prints the same for the runs not yet cached (`make figures` prints it first).",
+    ]
+    return table

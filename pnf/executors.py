@@ -2,8 +2,9 @@
 
 `PNF_EXECUTOR` (the Makefile's `EXECUTOR`) names one of:
 - `inline` (default): one after the other, in this process;
-- `pool`: a local process pool of `PNF_WORKERS` processes (default: one per core), each
-  with its share of the cores' threads, so processes side by side never oversubscribe;
+- `pool` (the Makefile's default): a local process pool of `PNF_WORKERS` processes
+  (default: one per core), each with its share of the cores' threads (one by default),
+  so processes side by side never oversubscribe;
 - `slurm`: a SLURM job array through submitit, with the `slurm` section of the profile
   (`PNF_PROFILE`) for partition, GPUs, CPUs and time; `PNF_SLURM_PARTITION` overrides
   the partition. The cache (`PNF_CACHE`) must be on a filesystem the nodes share.
@@ -72,10 +73,14 @@ def _quiet_run(config: RunConfig, threads: int | None = None) -> Result:
     return run(config, progress=False)
 
 
+def pool_workers() -> int:
+    """Processes of the `pool` executor: `PNF_WORKERS`, default one per core."""
+    return env_int("PNF_WORKERS", os.cpu_count() or 1)
+
+
 def _pool(configs: list[RunConfig], bar) -> list[Result]:
-    cores = os.cpu_count() or 1
-    workers = env_int("PNF_WORKERS", cores)
-    threads = max(1, cores // workers)
+    workers = pool_workers()
+    threads = max(1, (os.cpu_count() or 1) // workers)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(_quiet_run, config, threads) for config in configs]
         results = []

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = ("1a.", "1b.", "1c.", "2.", "3.", "4.", "5.")
+TABLES = ("1a.", "1b.", "1c.", "2.", "3.", "3b.", "4.", "5.")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,102 @@
+"""`python -m pnf.estimate PROFILE`: about how long `make figures` will train at PROFILE.
+
+The optimizer steps of the runs its reports read that are not cached, each priced by
+a few real steps of its (activation, optimizer) on the image MLP at batch 512 timed
+here, scaled by the task's points × width² × hidden layers a step. Approximate:
+evaluation and notebook start-ups are not counted; small fields run below that rate.
+"""
+
+import math
+import os
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+from pnf import image_set
+from pnf.config import RunConfig
+from pnf.device import default_device
+from pnf.executors import pool_workers
+from pnf.fields import make_field
+from pnf.optim import make_optimizer
+from pnf.profiles import check_profile
+from pnf.runs import is_cached
+from pnf.tasks import grid
+from pnf.tasks.nerf import ITERATIONS_PER_EPOCH
+from pnf.train import optimizer_step
+
+REFERENCE_POINTS, REFERENCE_WIDTH, REFERENCE_LAYERS = 512, 256, 3  # the image MLP (make_field's defaults)
+WARMUP_STEPS = 60  # untimed: ESGD's preset computes curvature every step for its first 50, then every 100th
+# Per task: (optimizer steps an epoch, points a step) of a config.
+STEPS = {
+    "image": (lambda c: math.ceil(c.resolution**2 / c.batch_size), lambda c: c.batch_size),
+    "occupancy": (lambda c: 1, lambda c: c.batch_size),
+    "nerf": (lambda c: ITERATIONS_PER_EPOCH, lambda c: c.batch_size * c.task_options["samples"]),
+}
+
+
+def configs(profile: str) -> list[RunConfig]:
+    """Every run `make figures` reads at `profile`, without duplicates."""
+    study = image_set.study_configs(profile, image_set.SETTINGS[profile])
+    return list({config.key(): config for config in grid(profile) + study}.values())
+
+
+def reference_steps(config: RunConfig) -> float:
+    """The run's optimizer steps, each counted as its points × width² × hidden layers
+    over the reference's (the image MLP at batch 512)."""
+    steps_an_epoch, points = STEPS[config.task]
+    width = config.field_options.get("hidden_features", REFERENCE_WIDTH)
+    layers = config.field_options.get("hidden_layers", REFERENCE_LAYERS)
+    work = points(config) * width**2 * layers / (REFERENCE_POINTS * REFERENCE_WIDTH**2 * REFERENCE_LAYERS)
+    return config.epochs * steps_an_epoch(config) * work
+
+
+def step_seconds(activation: str, optimizer: str, options: dict, points: int = REFERENCE_POINTS,
+                 width: int = REFERENCE_WIDTH, timed: int = 5, device: torch.device | None = None) -> float:
+    """Mean seconds of `timed` real steps of the image MLP `width` wide on `points` points (on
+    `device`, default `pnf.device.default_device`), after `WARMUP_STEPS` steps on a few points
+    that take the optimizer past its warm-up."""
+    device = device or default_device()
+    model = make_field(activation, 2, 3, hidden_features=width).to(device)
+    chosen = make_optimizer(optimizer, model.parameters(), activation, model=model, **options)
+    x, y = torch.rand(points, 2, device=device) * 2 - 1, torch.rand(points, 3, device=device)
+    for _ in range(WARMUP_STEPS):
+        optimizer_step(model, chosen, F.mse_loss, x[:16], y[:16])
+    started = time.perf_counter()
+    for _ in range(timed):
+        loss = optimizer_step(model, chosen, F.mse_loss, x, y)
+    loss.item()  # waits for a GPU
+    return (time.perf_counter() - started) / timed
+
+
+def workers() -> int:
+    """Runs computed side by side."""
+    return pool_workers() if os.environ.get("PNF_EXECUTOR", "inline") == "pool" else 1
+
+
+def estimate(profile: str, price=step_seconds) -> tuple[float, int, int]:
+    """(seconds of training, runs missing, runs) of what `make figures` reads at `profile`;
+    `price(activation, optimizer, options)` is the seconds of a reference step."""
+    every = configs(profile)
+    missing = [config for config in every if not is_cached(config)]
+    options = {(c.activation, c.optimizer): c.optimizer_options for c in missing}
+    prices = {pair: price(*pair, pair_options) for pair, pair_options in options.items()}
+    seconds = sum(reference_steps(c) * prices[c.activation, c.optimizer] for c in missing)
+    return seconds / workers(), len(missing), len(every)
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = sys.argv[1:] if argv is None else argv
+    profile = check_profile(arguments[0] if arguments else os.environ.get("PNF_PROFILE", "quick"))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers()))  # as each run will have
+    seconds, missing, total = estimate(profile, step_seconds)
+    if not missing:
+        print(f"nothing to train: all {total} runs of profile {profile!r} are cached")
+        return
+    print(f"this will take about {max(1, round(seconds / 60))} minutes ({missing} runs missing of {total}); "
+          f"approximate: training only, {workers()} worker(s), priced by a short calibration on {default_device()}")
+
+
+if __name__ == "__main__":
+    main()

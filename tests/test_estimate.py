@@ -1,0 +1,81 @@
+"""`python -m pnf.estimate`: the runs `make figures` misses, their steps and the minutes
+they take, on the tiny profile with the step's price mocked (nothing is trained).
+
+At the tiny profile an image run is 2 epochs of ceil(24² / 96) = 6 steps of 96 pixels,
+an occupancy run 2 epochs of one step of 256 points, a NeRF run one epoch of 100
+iterations of 32 rays × 8 samples through a 16-wide field of one hidden layer. Relative
+to the reference step (512 points, width 256, 3 hidden layers) these are 12 · 96/512 =
+2.25, 2 · 256/512 = 1 and 100 · (32·8·16²·1) / (512·256²·3) = 100/1536 reference steps.
+"""
+
+import pytest
+
+from pnf import estimate, image_set
+from pnf.tasks import grid
+
+REFERENCE_STEPS_A_RUN = {"image": 2.25, "occupancy": 1.0, "nerf": 100 / 1536}
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PNF_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PNF_EXECUTOR", "inline")
+
+
+def reference_steps_of(configs) -> float:
+    return sum(REFERENCE_STEPS_A_RUN[config.task] for config in configs)
+
+
+def test_runs_and_steps_of_the_tiny_profile():
+    configs = estimate.configs("tiny")
+    study = image_set.study_configs("tiny", image_set.SETTINGS["tiny"])
+    assert {c.key() for c in configs} == {c.key() for c in grid("tiny") + study}
+    assert len(configs) == len({c.key() for c in configs})
+    assert {c.task for c in configs} == set(REFERENCE_STEPS_A_RUN)
+    for config in configs:
+        assert estimate.reference_steps(config) == pytest.approx(REFERENCE_STEPS_A_RUN[config.task])
+
+
+def test_estimate_prices_each_field_and_optimizer_once_and_divides_by_the_pool(monkeypatch):
+    configs = estimate.configs("tiny")
+    priced = []
+
+    def price(activation, optimizer, options):
+        priced.append((activation, optimizer))
+        return 0.01
+
+    seconds, missing, total = estimate.estimate("tiny", price)
+    assert missing == total == len(configs)
+    assert seconds == pytest.approx(0.01 * reference_steps_of(configs))
+    assert sorted(priced) == sorted({(c.activation, c.optimizer) for c in configs})
+    monkeypatch.setenv("PNF_EXECUTOR", "pool")
+    monkeypatch.setenv("PNF_WORKERS", "2")
+    assert estimate.estimate("tiny", price)[0] == pytest.approx(0.01 * reference_steps_of(configs) / 2)
+
+
+def test_main_prints_the_minutes_of_the_missing_runs(monkeypatch, capsys):
+    configs = estimate.configs("tiny")
+    missing = [c for c in configs if c.task != "nerf"]
+    monkeypatch.setattr(estimate, "step_seconds", lambda activation, optimizer, options: 6.0)
+    monkeypatch.setattr(estimate, "is_cached", lambda config: config.task == "nerf")
+    estimate.main(["tiny"])
+    minutes = round(6.0 * reference_steps_of(missing) / 60)
+    assert minutes > 1
+    expected = f"this will take about {minutes} minutes ({len(missing)} runs missing of {len(configs)})"
+    assert capsys.readouterr().out.startswith(expected)
+
+
+def test_nothing_missing_says_so_without_calibrating(monkeypatch, capsys):
+    def calibrate(*arguments):
+        raise AssertionError("calibrated with nothing to train")
+
+    monkeypatch.setattr(estimate, "step_seconds", calibrate)
+    monkeypatch.setattr(estimate, "is_cached", lambda config: True)
+    estimate.main(["tiny"])
+    total = len(estimate.configs("tiny"))
+    assert capsys.readouterr().out == f"nothing to train: all {total} runs of profile 'tiny' are cached\n"
+
+
+def test_unknown_profile_is_refused_with_the_profiles():
+    with pytest.raises(ValueError, match="unknown profile 'huge'; one of .*quick"):
+        estimate.main(["huge"])
