@@ -100,6 +100,17 @@ def test_an_unknown_task_is_refused_before_training(cache):
     assert empty(cache)
 
 
+@pytest.mark.parametrize("task, options, message", [
+    ("image", {"bogus": 1}, r"task 'image' takes the task options none, not \['bogus'\]"),
+    ("occupancy", {"pool": 10}, r"task 'occupancy' takes the task options \['pool_size', .*\], not \['pool'\]"),
+])
+def test_a_task_option_the_task_does_not_take_is_refused(task, options, message, cache):
+    with pytest.raises(ConfigError, match=message):
+        runs.run(tiny(task=task, data="embedded:snowman" if task == "occupancy" else "skimage:astronaut",
+                      task_options=options), progress=False)
+    assert empty(cache)
+
+
 def test_a_profile_section_with_no_seeds_is_refused():
     settings = get_task("image").settings_for("tiny")
     with pytest.raises(ConfigError, match="seeds must be an integer ≥ 1, not 0"):

@@ -141,4 +141,5 @@ def grid(task: Task, settings: NeRFSettings, source: str) -> list:
     return task.configs(settings, source, ["gaussian", "relu"], ["adam", "esgd"])
 
 
-NERF = register(Task("nerf", build, SETTINGS, "scene", grid, FIELD_PRESETS, curve_metric="psnr"))
+NERF = register(Task("nerf", build, SETTINGS, "scene", grid, FIELD_PRESETS, curve_metric="psnr",
+                     task_options=("samples",)))

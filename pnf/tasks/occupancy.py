@@ -167,4 +167,5 @@ def grid(task: Task, settings: OccupancySettings, source: str) -> list:
     return task.configs(settings, source, ["gaussian", "sine", "wavelet", "relu"], ["adam", "esgd"])
 
 
-OCCUPANCY = register(Task("occupancy", build, SETTINGS, "mesh", grid, FIELD_PRESETS, curve_metric="iou"))
+OCCUPANCY = register(Task("occupancy", build, SETTINGS, "mesh", grid, FIELD_PRESETS, curve_metric="iou",
+                          task_options=tuple(Sampling.__dataclass_fields__)))

@@ -15,7 +15,7 @@ Its reports are the notebooks `notebooks/<name>_*.ipynb`.
 from dataclasses import dataclass, field
 from typing import Callable
 
-from pnf.config import RunConfig, check_int
+from pnf.config import ConfigError, RunConfig, check_int
 from pnf.data.sources import default_source
 from pnf.profiles import check_profile
 
@@ -51,6 +51,7 @@ class Task:
     field_presets: dict = field(default_factory=dict)
     curve_metric: str = ""
     explorable: bool = False
+    task_options: tuple = ()  # the names a config's `task_options` may set
 
     def settings_for(self, profile: str) -> Settings:
         return self.settings[check_profile(profile)]
@@ -90,8 +91,13 @@ def get_task(name: str) -> Task:
 
 
 def make_task(config: RunConfig, device):
-    """The task object of a RunConfig, on `device`."""
-    return get_task(config.task).build(config, device)
+    """The task object of a RunConfig, on `device`; task options it does not take are refused."""
+    task = get_task(config.task)
+    unknown = sorted(set(config.task_options) - set(task.task_options))
+    if unknown:
+        raise ConfigError(f"task {task.name!r} takes the task options {list(task.task_options) or 'none'}, "
+                          f"not {unknown}")
+    return task.build(config, device)
 
 
 def grid(profile: str, tasks: list[str] | None = None) -> list[RunConfig]:
