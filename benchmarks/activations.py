@@ -7,10 +7,10 @@ import contextlib
 import torch
 
 from benchmarks.common import Size, Table, interleaved, matmul_time
-from benchmarks.steps import field_and_batch, squared_error
+from benchmarks.steps import field_and_batch, gradient_and_curvature_steps
 from pnf import fields
 from pnf.fields import ACTIVATIONS
-from pnf.optim.hutchinson import hessian_vector_products, rademacher_like
+from pnf.optim.hutchinson import rademacher_like
 
 
 def autograd_chain(z: torch.Tensor, bump: fields.Bump) -> torch.Tensor:
@@ -58,14 +58,7 @@ def run(size: Size, dev: torch.device) -> list[Table]:
         generator = torch.Generator(device=dev).manual_seed(0)
         vectors = [rademacher_like(p, generator) for p in params]
 
-        def gradient():
-            model.zero_grad(set_to_none=True)
-            squared_error(model(x), y).backward()
-
-        def curvature():
-            model.zero_grad(set_to_none=True)
-            squared_error(model(x), y).backward(create_graph=True)
-            return hessian_vector_products(params, vectors, "bench")
+        gradient, curvature = gradient_and_curvature_steps(model, x, y, params, vectors)
 
         steps = {(kind, name): in_variant(name, step) for name in names
                  for kind, step in (("grad", gradient), ("curvature", curvature))}

@@ -88,6 +88,22 @@ def squared_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     return ((prediction - target) ** 2).mean()
 
 
+def gradient_and_curvature_steps(model, x: torch.Tensor, y: torch.Tensor, params: list, vectors: list):
+    """Two closures on the batch (x, y): a plain gradient step, and ESGD's curvature step (a
+    gradient with its graph, then the products `Hv` with `vectors` by double backward)."""
+
+    def gradient():
+        model.zero_grad(set_to_none=True)
+        squared_error(model(x), y).backward()
+
+    def curvature():
+        model.zero_grad(set_to_none=True)
+        squared_error(model(x), y).backward(create_graph=True)
+        return hessian_vector_products(params, vectors, "bench")
+
+    return gradient, curvature
+
+
 def hvp_methods(size: Size, dev: torch.device) -> Table:
     """Seconds of a gradient + Hv by double backward (ESGD's path) and by `torch.func`
     forward-over-reverse, each relative to a plain gradient step."""
@@ -103,14 +119,7 @@ def hvp_methods(size: Size, dev: torch.device) -> Table:
         generator = torch.Generator(device=dev).manual_seed(0)
         vectors = [rademacher_like(p, generator) for p in params]
 
-        def gradient():
-            model.zero_grad(set_to_none=True)
-            squared_error(model(x), y).backward()
-
-        def double_backward():
-            model.zero_grad(set_to_none=True)
-            squared_error(model(x), y).backward(create_graph=True)
-            return hessian_vector_products(params, vectors, "bench")
+        gradient, double_backward = gradient_and_curvature_steps(model, x, y, params, vectors)
 
         def loss_of(weights):
             return squared_error(functional_call(model, weights, (x,)), y)
