@@ -86,8 +86,9 @@ SETTINGS = {
     # comparison of every optimizer 4 epochs, one seed.
     "quick": replace(PAPER, epochs=20, eval_every=1, seeds=3, optimizers_epochs=4,
                      optimizers_options=SHAMPOO_EVERY_10),
-    # the paper's 200 epochs with three seeds; the comparison of every optimizer 20 epochs
-    "cpu": replace(PAPER, seeds=3, optimizers_epochs=20, optimizers_options=SHAMPOO_EVERY_10),
+    # the paper's 200 epochs with three seeds; the comparison of every optimizer 4 epochs as
+    # at quick (its claims are at epoch 200 and stay untestable below the paper profile)
+    "cpu": replace(PAPER, seeds=3, optimizers_epochs=4, optimizers_options=SHAMPOO_EVERY_10),
     "tiny": replace(PAPER, resolution=24, batch_size=96, epochs=2, snapshot_epoch=1, optimizers_epochs=2,
                     optimizers_options=SHAMPOO_EVERY_10),
 }

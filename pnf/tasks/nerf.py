@@ -128,8 +128,8 @@ SETTINGS = {
     # 1,000 iterations (about a minute a run on one CPU core).
     "quick": replace(PAPER, resolution=32, batch_size=128, epochs=10, samples=32, hidden_features=64,
                      hidden_layers=3, skips=(), eval_every=10),
-    # 20,000 iterations on 64-pixel views, a 128-wide field of 5 layers
-    "cpu": replace(PAPER, resolution=64, batch_size=256, epochs=200, samples=48, hidden_features=128,
+    # 20,000 iterations on 64-pixel views, 128 rays of 32 samples, a 128-wide field of 5 layers
+    "cpu": replace(PAPER, resolution=64, batch_size=128, epochs=200, samples=32, hidden_features=128,
                    hidden_layers=4, skips=(), eval_every=20),
     "tiny": replace(PAPER, resolution=12, batch_size=32, epochs=1, samples=8, hidden_features=16,
                     hidden_layers=1, skips=(), eval_every=1),

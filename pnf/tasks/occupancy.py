@@ -157,7 +157,7 @@ SETTINGS = {
     "quick": replace(PAPER, resolution=40, batch_size=5000, epochs=120, eval_every=12, pool_size=500_000,
                      snapshot_epoch=24),
     # past the paper's epoch-1,000 snapshot (Fig. 1f/g) at 20,000 points a step on a 64³ grid
-    "cpu": replace(PAPER, resolution=64, batch_size=20000, epochs=1200, eval_every=100, pool_size=2_000_000),
+    "cpu": replace(PAPER, resolution=64, batch_size=20000, epochs=1100, eval_every=100, pool_size=2_000_000),
     "tiny": replace(PAPER, resolution=12, batch_size=256, epochs=2, eval_every=1, pool_size=4096, snapshot_epoch=1),
 }
 
