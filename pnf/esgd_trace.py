@@ -21,12 +21,14 @@ mini-batch loss is not finite stops there (`diverged_step`, counted from 1).
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from pnf.config import check_int
 from pnf.data.images import pixel_grid
 from pnf.fields import make_field
 from pnf.metrics import psnr
@@ -35,6 +37,7 @@ from pnf.profiles import check_profile
 from pnf.train import optimizer_step
 
 QUANTILES = (0.0, 0.1, 0.5, 0.9, 1.0)
+LAYER_KEYS = ("weight_norm", "update_ratio", "scale_quantiles", "refresh_change", "fresh_over_held")
 
 
 @dataclass(frozen=True)
@@ -63,13 +66,10 @@ SETTINGS = {  # the paper's image setting (256², batch 512) from quick on; tiny
 
 
 def trace_settings(profile: str, epochs: int | None = None, seeds: int | None = None) -> TraceSettings:
-    """The settings of `profile` with `epochs` and `seeds` replaced when given."""
-    settings = SETTINGS[check_profile(profile)]
-    for name, value in (("epochs", epochs), ("seeds", seeds)):
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise ValueError(f"invalid {name}: {value!r}; a positive integer or None")
-    return TraceSettings(settings.resolution, settings.hidden_features, epochs or settings.epochs,
-                         seeds or settings.seeds, settings.batch_size, settings.eval_every)
+    """The settings of `profile` with `epochs` and `seeds` (integers ≥ 1) replaced when given."""
+    given = {"epochs": epochs, "seeds": seeds}
+    return replace(SETTINGS[check_profile(profile)],
+                   **{name: check_int(name, value, 1) for name, value in given.items() if value is not None})
 
 
 def trace_field(activation: str, optimizer: str, pixels: np.ndarray, seed: int, settings: TraceSettings,
@@ -81,11 +81,6 @@ def trace_field(activation: str, optimizer: str, pixels: np.ndarray, seed: int, 
     chosen = make_optimizer(optimizer, model.parameters(), activation, seed=seed, **optimizer_options)
     return trace_image_training(model, chosen, pixels, steps or settings.steps(), settings.batch_size, seed,
                                 settings.eval_every)
-
-
-def weight_matrices(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The field's weight matrices by name (parameters with two or more dimensions)."""
-    return {name: p for name, p in model.named_parameters() if p.dim() >= 2}
 
 
 def curvature_scale(optimizer: torch.optim.Optimizer, p: torch.Tensor) -> torch.Tensor | None:
@@ -123,12 +118,11 @@ def trace_image_training(
     image = torch.as_tensor(pixels, dtype=torch.float32)
     coords, colors = pixel_grid(*image.shape[:2]), image.reshape(-1, 3)
     generator = torch.Generator().manual_seed(seed)
-    matrices = weight_matrices(model)
+    matrices = {name: p for name, p in model.named_parameters() if p.dim() >= 2}
     initial_norms = [float(p.detach().norm()) for p in matrices.values()]
-    beta2 = optimizer.param_groups[0].get("betas", (0.0, 0.0))[1]
-    rows, losses, evaluations = [], [], [_evaluate(model, coords, image, 0)]
+    series = {key: [] for key in ("loss", "eval_step", "mse", "psnr", *LAYER_KEYS)}
+    _evaluate(model, coords, image, 0, series)
     diverged_step = None
-    order = torch.empty(0, dtype=torch.long)
     steps_per_epoch = math.ceil(len(coords) / batch_size)
     for step in range(1, steps + 1):
         start = (step - 1) % steps_per_epoch * batch_size
@@ -136,17 +130,21 @@ def trace_image_training(
             order = torch.randperm(len(coords), generator=generator)
         batch = order[start : start + batch_size]
         before = {name: (p.detach().clone(), _raw_curvature(optimizer, p)) for name, p in matrices.items()}
-        loss = float(optimizer_step(model, optimizer, torch.nn.functional.mse_loss, coords[batch], colors[batch]))
-        losses.append(loss)
+        loss = float(optimizer_step(model, optimizer, F.mse_loss, coords[batch], colors[batch]))
+        series["loss"].append(loss)
         if not math.isfinite(loss):
             diverged_step = step
             break
-        rows.append([_layer_row(optimizer, p, *before[name], beta2) for name, p in matrices.items()])
+        rows = [_layer_row(optimizer, p, *before[name]) for name, p in matrices.items()]
+        for key in LAYER_KEYS:
+            series[key].append([row[key] for row in rows])
         if step == 1 or step % eval_every == 0 or step == steps:
-            evaluations.append(_evaluate(model, coords, image, step))
-    trace = _as_arrays(rows, losses, evaluations, list(matrices), optimizer, diverged_step)
-    trace["initial_weight_norm"] = np.array(initial_norms)
-    return trace
+            _evaluate(model, coords, image, step, series)
+    group = optimizer.param_groups[0]
+    return {"layers": list(matrices), "step": np.arange(1, len(series["loss"]) + 1),
+            **{key: np.array(values) for key, values in series.items()},
+            "initial_weight_norm": np.array(initial_norms), "lr": group["lr"], "eps": group.get("eps", 0.0),
+            "diverged_step": diverged_step}
 
 
 def _raw_curvature(optimizer, p: torch.Tensor) -> torch.Tensor | None:
@@ -154,21 +152,18 @@ def _raw_curvature(optimizer, p: torch.Tensor) -> torch.Tensor | None:
     return state["exp_avg_d"].clone() if "exp_avg_d" in state else None
 
 
-def _layer_row(optimizer, p, weight_before, d_before, beta2) -> dict:
+def _layer_row(optimizer, p, weight_before, d_before) -> dict:
     """The statistics of one weight matrix after a step (see the module docstring)."""
     weight = p.detach()
-    row = {
-        "weight_norm": float(weight.norm()),
-        "update_ratio": float((weight - weight_before).norm() / weight_before.norm()),
-        "scale_quantiles": [math.nan] * len(QUANTILES),
-        "refresh_change": math.nan,
-        "fresh_over_held": math.nan,
-    }
+    row = {"weight_norm": float(weight.norm()),
+           "update_ratio": float((weight - weight_before).norm() / weight_before.norm()),
+           "scale_quantiles": [math.nan] * len(QUANTILES),
+           "refresh_change": math.nan, "fresh_over_held": math.nan}
     scale = curvature_scale(optimizer, p)
     if scale is None:
         return row
     row["scale_quantiles"] = torch.quantile(scale.flatten(), torch.tensor(QUANTILES)).tolist()
-    d_now = optimizer.state[p]["exp_avg_d"]
+    d_now, beta2 = optimizer.state[p]["exp_avg_d"], optimizer.param_groups[0]["betas"][1]
     if d_before is not None and not torch.equal(d_now, d_before):
         row["refresh_change"] = float((d_now - d_before).norm() / d_before.norm())
         fresh = ((d_now - beta2 * d_before) / (1 - beta2)).clamp(min=0)
@@ -183,32 +178,13 @@ def _correction_count(optimizer) -> int:
 
 
 @torch.no_grad()
-def _evaluate(model, coords: torch.Tensor, image: torch.Tensor, step: int) -> dict:
-    """Whole-image MSE and PSNR (dB, of the prediction clipped to [0, 1])."""
+def _evaluate(model, coords: torch.Tensor, image: torch.Tensor, step: int, series: dict) -> None:
+    """Append the step, whole-image MSE and PSNR (dB, of the prediction clipped to [0, 1])
+    to `series`."""
     prediction = model(coords).reshape(image.shape)
-    mse = float(torch.nn.functional.mse_loss(prediction, image))
-    return {"step": step, "mse": mse, "psnr": psnr(prediction.clamp(0, 1).numpy(), image.numpy())}
-
-
-def _as_arrays(rows, losses, evaluations, layers, optimizer, diverged_step) -> dict:
-    group = optimizer.param_groups[0]
-    column = lambda key: np.array([[layer[key] for layer in row] for row in rows], dtype=float)
-    return {
-        "layers": layers,
-        "step": np.arange(1, len(losses) + 1),
-        "loss": np.array(losses),
-        "weight_norm": column("weight_norm"),
-        "update_ratio": column("update_ratio"),
-        "scale_quantiles": column("scale_quantiles"),
-        "refresh_change": column("refresh_change"),
-        "fresh_over_held": column("fresh_over_held"),
-        "eval_step": np.array([e["step"] for e in evaluations]),
-        "mse": np.array([e["mse"] for e in evaluations]),
-        "psnr": np.array([e["psnr"] for e in evaluations]),
-        "lr": group["lr"],
-        "eps": group.get("eps", 0.0),
-        "diverged_step": diverged_step,
-    }
+    series["eval_step"].append(step)
+    series["mse"].append(float(F.mse_loss(prediction, image)))
+    series["psnr"].append(psnr(prediction.clamp(0, 1).numpy(), image.numpy()))
 
 
 def summarize(trace: dict) -> dict:

@@ -91,11 +91,9 @@ def flat_parameters(model: torch.nn.Module) -> torch.Tensor:
 
 def _unflatten(model: torch.nn.Module, theta: torch.Tensor) -> dict:
     """`{name: tensor}` views of a flat `[P]` vector shaped like `model`'s parameters."""
-    named, start = {}, 0
-    for name, p in model.named_parameters():
-        named[name] = theta[start : start + p.numel()].view_as(p)
-        start += p.numel()
-    return named
+    named = dict(model.named_parameters())
+    pieces = theta.split([p.numel() for p in named.values()])
+    return {name: piece.view_as(p) for (name, p), piece in zip(named.items(), pieces)}
 
 
 def _outputs(model, theta: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
@@ -163,17 +161,13 @@ def condition_number(eigenvalues: torch.Tensor, floor: float = EIGEN_FLOOR) -> t
     return largest / float(kept.min()), int(len(magnitudes) - len(kept))
 
 
-def max_over_median(eigenvalues: torch.Tensor) -> float:
-    """`max|λ| / median|λ|` of eigenvalues `[P]`: a floor-free measure of how far the bulk
-    of the spectrum lies below its top (a diagonal preconditioner mostly moves the bulk)."""
-    magnitudes = eigenvalues.abs()
-    return float(magnitudes.max() / magnitudes.median())
-
-
 def conditioning(eigenvalues: torch.Tensor) -> dict:
-    """`{"kappa", "below_floor", "max_over_median"}` of eigenvalues `[P]`."""
+    """`{"kappa", "below_floor", "max_over_median"}` of eigenvalues `[P]`; `max|λ| / median|λ|`
+    is a floor-free measure of how far the bulk of the spectrum lies below its top (a
+    diagonal preconditioner mostly moves the bulk)."""
     kappa, below = condition_number(eigenvalues)
-    return {"kappa": kappa, "below_floor": below, "max_over_median": max_over_median(eigenvalues)}
+    magnitudes = eigenvalues.abs()
+    return {"kappa": kappa, "below_floor": below, "max_over_median": float(magnitudes.max() / magnitudes.median())}
 
 
 def density(values: torch.Tensor, threshold: float = DENSITY_THRESHOLD) -> float:
@@ -186,8 +180,7 @@ def hv_density(matrix: torch.Tensor, probes: int = 8, seed: int = 0, threshold: 
     """Mean `density` of Hv over `probes` Rademacher vectors v `[P]` (the vectors ESGD uses)."""
     generator = torch.Generator().manual_seed(seed)
     signs = torch.randint(0, 2, (matrix.shape[0], probes), generator=generator).to(matrix.dtype) * 2 - 1
-    products = matrix @ signs
-    return float(np.mean([density(products[:, k], threshold) for k in range(probes)]))
+    return float(np.mean([density(product, threshold) for product in (matrix @ signs).T]))
 
 
 def log_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -260,15 +253,12 @@ def analyse_field(activation: str, patch: Patch, settings, seed: int = 0) -> Fie
         "adam": optimizer_state(adam, model, "exp_avg_sq").double().sqrt(),
         "esgd": optimizer_state(esgd, model, "exp_avg_d").double().sqrt(),
     }
-    conditions = {"H": {}, "G": {}}
-    spectra = {"H init": torch.linalg.eigvalsh(initial["H"]), "H": torch.linalg.eigvalsh(trained["H"]),
-               "G": torch.linalg.eigvalsh(trained["G"])}
-    for name, scaling in scalings.items():
-        eigenvalues = spectra["H"] if scaling is None else torch.linalg.eigvalsh(precondition(trained["H"], scaling))
-        conditions["H"][name] = conditioning(eigenvalues)
-        if name == "equilibration":
-            spectra["H equilibrated"] = eigenvalues
-    conditions["G"]["identity"] = conditioning(spectra["G"])
+    preconditioned = {name: torch.linalg.eigvalsh(precondition(trained["H"], scaling))
+                      for name, scaling in scalings.items()}
+    spectra = {"H init": torch.linalg.eigvalsh(initial["H"]), "H": preconditioned["identity"],
+               "G": torch.linalg.eigvalsh(trained["G"]), "H equilibrated": preconditioned["equilibration"]}
+    conditions = {"H": {name: conditioning(eigenvalues) for name, eigenvalues in preconditioned.items()},
+                  "G": {"identity": conditioning(spectra["G"])}}
     return FieldCurvature(
         activation=activation, parameters=initial["H"].shape[0],
         initial_loss=initial["loss"], trained_loss=trained["loss"],
