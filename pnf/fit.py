@@ -20,7 +20,6 @@ An input that cannot be used stops the command before anything is trained or wri
 
 import argparse
 import json
-import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image as PILImage
 
+from pnf.config import ConfigError, check_int, check_name
 from pnf.data.sources import DEFAULTS, PATH_KINDS, SOURCES
 from pnf.device import default_device
 from pnf.fields import ACTIVATIONS
@@ -40,10 +40,6 @@ from pnf.tasks import TASKS, get_task, make_task
 HELP = "fit a field to your own image, mesh or scene; write its reconstruction, curves and metrics"
 SCENE_LAYOUTS = "a scene folder (Blender: transforms_train.json with its views; LLFF: poses_bounds.npy and images/)"
 METRIC_LABELS = {"psnr": "PSNR (dB)", "iou": "IoU"}
-
-
-class InputError(ValueError):
-    """An argument or input file that `fit` cannot use; the message says what is accepted."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,13 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Fit, write the outputs, print one line per run. Returns 0 when every run
-    finished, 1 when one diverged, 2 (nothing written) when an input is unusable."""
-    try:
-        configs = make_configs(args)
-        metric = check_input(args, configs[0])
-    except InputError as error:
-        print(f"python -m pnf fit: error: {error}", file=sys.stderr)
-        return 2
+    finished, 1 when one diverged; raises ConfigError (nothing written) when an argument
+    or the input is unusable (`python -m pnf` prints it and exits with 2)."""
+    configs = make_configs(args)
+    metric = check_input(args, configs[0])
     results = [compute(config) for config in configs]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -87,24 +80,20 @@ def main(args: argparse.Namespace) -> int:
 
 def make_configs(args: argparse.Namespace) -> list:
     """One RunConfig per optimizer, at the task's settings of `args.profile` changed by
-    the arguments; InputError naming any unusable argument."""
-    if args.field not in ACTIVATIONS:
-        raise InputError(f"--field {args.field!r} is not a field; one of {', '.join(ACTIVATIONS)}")
+    the arguments; ConfigError naming any unusable argument."""
+    check_name("--field", args.field, ACTIVATIONS)
     optimizers = args.compare.split(",") if args.compare else [args.optimizer]
-    setting = f"--compare {args.compare!r}" if args.compare else f"--optimizer {args.optimizer!r}"
-    unknown = [name for name in optimizers if name not in OPTIMIZERS]
-    if unknown:
-        raise InputError(f"{setting}: {', '.join(map(repr, unknown))} not an optimizer; "
-                         f"one of {', '.join(OPTIMIZERS)}")
+    for name in optimizers:
+        check_name("--compare" if args.compare else "--optimizer", name, OPTIMIZERS)
     if args.compare and (len(optimizers) < 2 or len(set(optimizers)) < len(optimizers)):
-        raise InputError(f"{setting}: give two or more different optimizers separated by commas, e.g. esgd,adam")
+        raise ConfigError(f"--compare {args.compare!r}: give two or more different optimizers separated by "
+                          "commas, e.g. esgd,adam")
     for option in ("epochs", "resolution", "batch_size"):
-        value = getattr(args, option)
-        if value is not None and value < 1:
-            raise InputError(f"--{option.replace('_', '-')} {value}: must be a whole number of at least 1")
+        if getattr(args, option) is not None:
+            check_int(f"--{option.replace('_', '-')}", getattr(args, option), 1)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {args.out!r} is a file; give a folder (it is created if missing)")
+        raise ConfigError(f"--out {args.out!r} is a file; give a folder (it is created if missing)")
     task = get_task(args.task)
     settings = task.settings_for(args.profile)
     settings = replace(settings, epochs=args.epochs or settings.epochs, snapshot_epoch=None,
@@ -124,13 +113,13 @@ def accepted(task_name: str) -> str:
 
 def check_input(args: argparse.Namespace, config) -> str:
     """Read the input the way the run will (building its task); return the task's
-    headline metric's name, or raise InputError naming the input and what is accepted."""
+    headline metric's name, or raise ConfigError naming the input and what is accepted."""
     if args.input not in SOURCES and not Path(args.input).exists():
-        raise InputError(f"{args.input!r}: no such file or folder; {accepted(args.task)}")
+        raise ConfigError(f"{args.input!r}: no such file or folder; {accepted(args.task)}")
     try:
         return make_task(config, default_device()).metric
     except (OSError, ValueError) as error:
-        raise InputError(f"{error}; {accepted(args.task)}") from None
+        raise ConfigError(f"{error}; {accepted(args.task)}") from None
 
 
 def write_reconstruction(result: Result, kind: str, out: Path) -> Path | None:

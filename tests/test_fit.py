@@ -110,10 +110,10 @@ BAD = {  # arguments -> what the error must say
     "image given as a mesh": (["notes.png", "--task", "occupancy"], ["notes.png", "not a readable mesh", ".obj"]),
     "unknown field": (["notes.png", "--field", "tanh"], ["--field 'tanh'", "gaussian, sine, wavelet, relu"]),
     "unknown optimizer": (["notes.png", "--optimizer", "adamw"], ["--optimizer 'adamw'", "esgd", "adam"]),
-    "unknown in compare": (["notes.png", "--compare", "esgd,nadam"], ["'nadam' not an optimizer", "esgd"]),
+    "unknown in compare": (["notes.png", "--compare", "esgd,nadam"], ["unknown --compare 'nadam'", "esgd"]),
     "compare one": (["notes.png", "--compare", "esgd"], ["--compare 'esgd'", "two or more"]),
-    "zero epochs": (["notes.png", "--epochs", "0"], ["--epochs 0", "at least 1"]),
-    "negative batch": (["notes.png", "--batch-size", "-4"], ["--batch-size -4", "at least 1"]),
+    "zero epochs": (["notes.png", "--epochs", "0"], ["--epochs must be an integer ≥ 1, not 0"]),
+    "negative batch": (["notes.png", "--batch-size", "-4"], ["--batch-size must be an integer ≥ 1, not -4"]),
 }
 
 
