@@ -21,9 +21,7 @@ decoupled, as in ESGD.
 import torch
 
 from pnf.optim.esgd import ESGD
-from pnf.optim.registry import OptimizerSpec, register
-
-CURVATURES = ("equilibration", "jacobi")
+from pnf.optim.registry import OptimizerSpec, check, register
 
 
 class AdaHessian(ESGD):
@@ -51,8 +49,7 @@ class AdaHessian(ESGD):
         curvature: str = "equilibration",
         seed: int = 0,
     ):
-        if curvature not in CURVATURES:
-            raise ValueError(f"invalid curvature: {curvature!r}; one of {', '.join(CURVATURES)}")
+        check(("curvature", curvature, ("equilibration", "jacobi")))
         super().__init__(params, lr, betas, eps, weight_decay, update_d_every=1, d_warmup=1, seed=seed)
         self.curvature = curvature
 

@@ -30,7 +30,7 @@ import math
 import torch
 
 from pnf.optim.hutchinson import CurvatureOptimizer
-from pnf.optim.registry import OptimizerSpec, register
+from pnf.optim.registry import OptimizerSpec, check, register
 
 
 class ESGD(CurvatureOptimizer):
@@ -51,6 +51,7 @@ class ESGD(CurvatureOptimizer):
     """
 
     state_key = "esgd"
+    counter_names = ("steps", "refreshes", "steps_since_refresh")
 
     def __init__(
         self,
@@ -64,20 +65,10 @@ class ESGD(CurvatureOptimizer):
         bias_correction: str = "steps",
         seed: int = 0,
     ):
-        if not lr >= 0.0:
-            raise ValueError(f"invalid learning rate: {lr}")
-        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
-            raise ValueError(f"invalid betas: {betas}; each must lie in [0, 1)")
-        if not eps >= 0.0:
-            raise ValueError(f"invalid eps: {eps}")
-        if not weight_decay >= 0.0:
-            raise ValueError(f"invalid weight_decay: {weight_decay}")
-        if int(update_d_every) != update_d_every or update_d_every < 1:
-            raise ValueError(f"invalid update_d_every: {update_d_every}; a positive integer")
-        if int(d_warmup) != d_warmup or d_warmup < 1:
-            raise ValueError(f"invalid d_warmup: {d_warmup}; a positive integer (the first step needs D)")
-        if bias_correction not in ("steps", "refreshes"):
-            raise ValueError(f"invalid bias_correction: {bias_correction!r}; 'steps' or 'refreshes'")
+        check(("learning rate", lr, "must be >= 0"), ("betas", betas, "each must lie in [0, 1)"),
+              ("eps", eps, "must be >= 0"), ("weight_decay", weight_decay, "must be >= 0"),
+              ("update_d_every", update_d_every, "a positive integer"), ("d_warmup", d_warmup, "a positive integer"),
+              ("bias_correction", bias_correction, ("steps", "refreshes")))
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
         super().__init__(params, defaults, seed)
         self.update_d_every = int(update_d_every)
@@ -91,6 +82,10 @@ class ESGD(CurvatureOptimizer):
         """Whether the next step refreshes the curvature estimate (and needs the graph)."""
         return self.steps < self.d_warmup or self.steps_since_refresh >= self.update_d_every
 
+    def learning_rate(self, group: dict) -> float:
+        """The learning rate of `group` at the step being taken (`self.steps` counts it)."""
+        return group["lr"]
+
     def accumulate_curvature(self, averages: list, products: list, vectors: list, beta2: float) -> None:
         """`D <- β2 D + (1-β2) (Hv)²` in place for each tensor (the equilibration estimate)."""
         torch._foreach_mul_(averages, beta2)
@@ -100,8 +95,7 @@ class ESGD(CurvatureOptimizer):
         """The running averages m and D of `params`, zeros before their first step."""
         for p in params:
             if not self.state[p]:
-                self.state[p]["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                self.state[p]["exp_avg_d"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                self.state[p].update(exp_avg=torch.zeros_like(p), exp_avg_d=torch.zeros_like(p))
         return [self.state[p]["exp_avg"] for p in params], [self.state[p]["exp_avg_d"] for p in params]
 
     def update(self, params, products, vectors) -> None:
@@ -133,20 +127,11 @@ class ESGD(CurvatureOptimizer):
             denominators = torch._foreach_sqrt(exp_avg_ds)
             torch._foreach_div_(denominators, math.sqrt(bias2))
             torch._foreach_add_(denominators, group["eps"])
+            lr = self.learning_rate(group)
             if group["weight_decay"] != 0:  # multiplying by 1 changes nothing
-                torch._foreach_mul_(group_params, 1 - group["weight_decay"] * group["lr"])
-            torch._foreach_addcdiv_(group_params, exp_avgs, denominators, value=-group["lr"] / bias1)
-
-    def counters(self) -> dict:
-        return {"steps": self.steps, "refreshes": self.refreshes, "steps_since_refresh": self.steps_since_refresh}
-
-    def load_counters(self, counters: dict) -> None:
-        self.steps = counters["steps"]
-        self.refreshes = counters["refreshes"]
-        self.steps_since_refresh = counters["steps_since_refresh"]
+                torch._foreach_mul_(group_params, 1 - group["weight_decay"] * lr)
+            torch._foreach_addcdiv_(group_params, exp_avgs, denominators, value=-lr / bias1)
 
 
-register("esgd", OptimizerSpec(
-    ESGD, {"lr": 0.15, "betas": (0.9, 0.999), "eps": 1e-4, "update_d_every": 100, "d_warmup": 50},
-    {"relu": {"lr": 0.1}}, label="ESGD", seeded=True,
-))
+PRESET = {"lr": 0.15, "betas": (0.9, 0.999), "eps": 1e-4, "update_d_every": 100, "d_warmup": 50}
+register("esgd", OptimizerSpec(ESGD, PRESET, {"relu": {"lr": 0.1}}, label="ESGD", seeded=True))

@@ -82,12 +82,13 @@ class CurvatureOptimizer(torch.optim.Optimizer):
 
     Subclasses implement `curvature_due() -> bool` and
     `update(params, products, vectors)` (products and vectors are None when no
-    curvature was computed this step), and may extend `counters()` /
-    `load_counters()` with their own step counters. `state_key` names the entry of
-    `state_dict` that holds the counters and the generator.
+    curvature was computed this step), and name their step counters (attributes) in
+    `counter_names`. `state_key` names the entry of `state_dict` that holds the
+    counters and the generator.
     """
 
     state_key = "curvature"
+    counter_names: tuple[str, ...] = ()
 
     def __init__(self, params, defaults: dict, seed: int):
         super().__init__(params, defaults)
@@ -106,22 +107,12 @@ class CurvatureOptimizer(torch.optim.Optimizer):
         `loss.backward(create_graph=True)`. Asking does not change the optimizer."""
         return self.curvature_due()
 
-    def _params_with_grad(self, style: str) -> list[torch.Tensor]:
-        name = type(self).__name__
-        params = [p for group in self.param_groups for p in group["params"] if p.grad is not None]
-        if not params:
-            raise RuntimeError(f"{name}.step found no gradients; fix: {GRAPH_FIX[style]}")
-        for p in params:
-            if p.grad.is_sparse:
-                raise RuntimeError(f"{name} does not support sparse gradients")
-        return params
-
     @torch.no_grad()
     def step(self, closure=None):
         """One step from the gradients in `p.grad` (no closure) or from a closure that
         recomputes the loss and its gradients and returns the loss: `closure()` (which
         asks `should_create_graph()`) or `closure(create_graph: bool)`."""
-        refresh = self.curvature_due()
+        refresh, name = self.curvature_due(), type(self).__name__
         if closure is None:
             style, evaluate = "no closure", lambda: None
         elif takes_create_graph(closure):
@@ -131,31 +122,28 @@ class CurvatureOptimizer(torch.optim.Optimizer):
         with torch.enable_grad(), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Using backward\\(\\) with create_graph=True")
             loss = evaluate()
-            params = self._params_with_grad(style)
+            params = [p for group in self.param_groups for p in group["params"] if p.grad is not None]
+            if not params:
+                raise RuntimeError(f"{name}.step found no gradients; fix: {GRAPH_FIX[style]}")
+            if any(p.grad.is_sparse for p in params):
+                raise RuntimeError(f"{name} does not support sparse gradients")
             if refresh and any(p.grad.grad_fn is None for p in params):
-                raise RuntimeError(
-                    f"{type(self).__name__} computes curvature at this step and needs the gradient graph; "
-                    f"fix: {GRAPH_FIX[style]}"
-                )
+                raise RuntimeError(f"{name} computes curvature at this step and needs the gradient graph; "
+                                   f"fix: {GRAPH_FIX[style]}")
             vectors = [rademacher_like(p, self.generator) for p in params] if refresh else None
-            products = hessian_vector_products(params, vectors, type(self).__name__) if refresh else None
+            products = hessian_vector_products(params, vectors, name) if refresh else None
         self.update(params, products, vectors)
         return loss
 
-    def counters(self) -> dict:
-        """The subclass's step counters, saved with the generator."""
-        return {}
-
-    def load_counters(self, counters: dict) -> None:
-        pass
-
     def state_dict(self) -> dict:
         """torch's state plus the step counters and the Rademacher generator."""
-        return {**super().state_dict(), self.state_key: {**self.counters(), "generator": self.generator.get_state()}}
+        counters = {name: getattr(self, name) for name in self.counter_names}
+        return {**super().state_dict(), self.state_key: {**counters, "generator": self.generator.get_state()}}
 
     def load_state_dict(self, state_dict: dict) -> None:
         state_dict = dict(state_dict)
-        counters = dict(state_dict.pop(self.state_key))
+        counters = state_dict.pop(self.state_key)
         super().load_state_dict(state_dict)
-        self.generator.set_state(counters.pop("generator"))
-        self.load_counters(counters)
+        self.generator.set_state(counters["generator"])
+        for name in self.counter_names:
+            setattr(self, name, counters[name])

@@ -27,7 +27,7 @@ registered optimizer that declares `needs_model`.
 import torch
 from torch import nn
 
-from pnf.optim.registry import OptimizerSpec, register
+from pnf.optim.registry import OptimizerSpec, check, register
 
 
 def kfac_factors(inputs: torch.Tensor, output_grads: torch.Tensor, bias: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,10 +72,7 @@ class KFACAdam(torch.optim.Adam):
         damping: float = 0.1,
         update_freq: int = 100,
     ):
-        if not damping > 0.0:
-            raise ValueError(f"invalid damping: {damping}; must be positive")
-        if int(update_freq) != update_freq or update_freq < 1:
-            raise ValueError(f"invalid update_freq: {update_freq}; a positive integer")
+        check(("damping", damping, "must be > 0"), ("update_freq", update_freq, "a positive integer"))
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
         self.damping = damping
         self.update_freq = int(update_freq)
@@ -107,10 +104,9 @@ class KFACAdam(torch.optim.Adam):
                     "build the optimizer with the model that the closure evaluates"
                 )
             a_factor, g_factor = kfac_factors(*self.captured[index], bias=layer.bias is not None)
-            shift = self.damping**0.5
-            self.inverses[index] = (
-                torch.linalg.inv(g_factor + shift * torch.eye(len(g_factor), device=g_factor.device)),
-                torch.linalg.inv(a_factor + shift * torch.eye(len(a_factor), device=a_factor.device)),
+            self.inverses[index] = tuple(
+                torch.linalg.inv(factor + self.damping**0.5 * torch.eye(len(factor), device=factor.device))
+                for factor in (g_factor, a_factor)
             )
         self.captured = {}
 

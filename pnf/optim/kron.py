@@ -23,8 +23,8 @@ pytorch-optimizer 4.1.0; no weight decay (the paper fits fields without it).
 import pytorch_optimizer
 import torch
 
-from pnf.optim import baselines  # noqa: F401  (registers adam, whose preset Kron takes)
-from pnf.optim.registry import OPTIMIZERS, OptimizerSpec, register
+from pnf.optim.baselines import adam_rates
+from pnf.optim.registry import OptimizerSpec, check, evaluate, register
 
 BALANCE_PROBABILITY = 0.01  # pytorch_optimizer.Kron's default chance of rebalancing at a refit
 
@@ -41,12 +41,8 @@ class Kron(pytorch_optimizer.Kron):
     """
 
     def __init__(self, params, lr: float = 1e-4, momentum: float = 0.9, weight_decay: float = 0.0, seed: int = 0):
-        if not lr >= 0.0:
-            raise ValueError(f"invalid learning rate: {lr}; must be >= 0")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"invalid momentum: {momentum}; must lie in [0, 1)")
-        if not weight_decay >= 0.0:
-            raise ValueError(f"invalid weight_decay: {weight_decay}; must be >= 0")
+        check(("learning rate", lr, "must be >= 0"), ("momentum", momentum, "must lie in [0, 1)"),
+              ("weight_decay", weight_decay, "must be >= 0"))
         if not torch.backends.opt_einsum.is_available():
             raise RuntimeError(
                 "Kron needs the opt-einsum package (pip install opt-einsum): without it torch contracts "
@@ -61,10 +57,7 @@ class Kron(pytorch_optimizer.Kron):
     def step(self, closure=None):
         """Evaluate `closure` (if given) for the loss and gradients, then take Kron's
         step with torch's global generator on the device set to this optimizer's."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate(closure)
         rebalance = torch.rand((), generator=self.generator, device=self.device) < BALANCE_PROBABILITY
         self.balance_prob = 1.0 if rebalance else 0.0  # the library compares numpy's draw in [0, 1) with it
         devices = [self.device] if self.device.type == "cuda" else []
@@ -97,11 +90,9 @@ def set_global_state(device: torch.device, state: torch.Tensor) -> None:
         torch.set_rng_state(state)
 
 
-ADAM = OPTIMIZERS["adam"]
+RATE, PER_ACTIVATION = adam_rates()
 register("kron", OptimizerSpec(
-    Kron, {"lr": ADAM.preset["lr"], "momentum": 0.9},
-    {activation: {"lr": options["lr"]} for activation, options in ADAM.per_activation.items()},
-    label="PSGD-Kron", seeded=True,
+    Kron, {**RATE, "momentum": 0.9}, PER_ACTIVATION, label="PSGD-Kron", seeded=True,
     source="lr: the paper's Adam preset (kron_torch README: Kron's lr acts like Adam's); "
            "momentum 0.9 and the refit schedule: kron_torch / pytorch-optimizer 4.1.0 defaults",
 ))

@@ -14,7 +14,7 @@ torch's unit step overshoots on ill-conditioned losses).
 
 import torch
 
-from pnf.optim.registry import OptimizerSpec, register
+from pnf.optim.registry import OptimizerSpec, check, evaluate, register
 
 
 class LBFGS(torch.optim.LBFGS):
@@ -30,14 +30,9 @@ class LBFGS(torch.optim.LBFGS):
 
     def __init__(self, params, lr: float = 1.0, max_iter: int = 20, history_size: int = 100,
                  line_search_fn: str | None = "strong_wolfe"):
-        if not lr >= 0.0:
-            raise ValueError(f"invalid learning rate: {lr}; must be >= 0")
-        if int(max_iter) != max_iter or max_iter < 1:
-            raise ValueError(f"invalid max_iter: {max_iter}; a positive integer")
-        if int(history_size) != history_size or history_size < 1:
-            raise ValueError(f"invalid history_size: {history_size}; a positive integer")
-        if line_search_fn not in ("strong_wolfe", None):
-            raise ValueError(f"invalid line_search_fn: {line_search_fn!r}; 'strong_wolfe' or None")
+        check(("learning rate", lr, "must be >= 0"), ("max_iter", max_iter, "a positive integer"),
+              ("history_size", history_size, "a positive integer"),
+              ("line_search_fn", line_search_fn, ("strong_wolfe", None)))
         super().__init__(params, lr=lr, max_iter=int(max_iter), history_size=int(history_size),
                          line_search_fn=line_search_fn)
 
@@ -47,8 +42,7 @@ class LBFGS(torch.optim.LBFGS):
         first loss. At lr 0 (e.g. set by a scheduler) only evaluates the closure, since
         torch's line search divides by the step."""
         if self.param_groups[0]["lr"] == 0.0:
-            with torch.enable_grad():
-                return closure()
+            return evaluate(closure)
         return super().step(closure)
 
 

@@ -22,8 +22,8 @@ betas (0.9, 0.999)), without weight decay.
 import torch
 from torch import nn
 
-from pnf.optim import baselines  # noqa: F401  (registers adam, whose preset the AdamW part takes)
-from pnf.optim.registry import OPTIMIZERS, OptimizerSpec, register
+from pnf.optim.baselines import adam_rates
+from pnf.optim.registry import OptimizerSpec, check, evaluate, register
 
 
 def hidden_weights(model: nn.Module) -> list[nn.Parameter]:
@@ -73,10 +73,7 @@ class MuonAdamW(torch.optim.Optimizer):
         adamw_eps: float = 1e-8,
         adamw_weight_decay: float = 0.0,
     ):
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"invalid momentum: {momentum}; must lie in [0, 1)")
-        if int(ns_steps) != ns_steps or not 1 <= ns_steps < 100:
-            raise ValueError(f"invalid ns_steps: {ns_steps}; an integer in [1, 100)")
+        check(("momentum", momentum, "must lie in [0, 1)"), ("ns_steps", ns_steps, "an integer in [1, 100)"))
         groups = as_groups(params)
         hidden = {id(weight) for weight in hidden_weights(model)}
         muon_groups = [{**g, "params": [p for p in g["params"] if id(p) in hidden]} for g in groups]
@@ -103,10 +100,7 @@ class MuonAdamW(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure=None):
         """Evaluate `closure` (if given) for the loss and gradients, then step both parts."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate(closure)
         for part in self.parts.values():
             part.step()
         return loss
@@ -123,11 +117,9 @@ class MuonAdamW(torch.optim.Optimizer):
         self.param_groups = self._part_groups()
 
 
-ADAM = OPTIMIZERS["adam"]
+ADAMW_RATE, PER_ACTIVATION = adam_rates("adamw_lr")
 register("muon", OptimizerSpec(
-    MuonAdamW, {"lr": 0.02, "momentum": 0.95, "adamw_lr": ADAM.preset["lr"]},
-    {activation: {"adamw_lr": options["lr"]} for activation, options in ADAM.per_activation.items()},
-    label="Muon (+AdamW)", needs_model=True,
+    MuonAdamW, {"lr": 0.02, "momentum": 0.95, **ADAMW_RATE}, PER_ACTIVATION, label="Muon (+AdamW)", needs_model=True,
     source="Keller Jordan's Muon README (lr 0.02, momentum 0.95, Nesterov, 5 Newton-Schulz steps; "
            "weight decay 0 for fields); AdamW part at the paper's Adam preset",
 ))

@@ -31,11 +31,39 @@ class OptimizerSpec:
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {}
 
+# What a hyperparameter must be, as the error says it -> the test of a value.
+RULES = {
+    "must be >= 0": lambda value: value >= 0.0,
+    "must be > 0": lambda value: value > 0.0,
+    "must lie in [0, 1)": lambda value: 0.0 <= value < 1.0,
+    "each must lie in [0, 1)": lambda value: all(0.0 <= beta < 1.0 for beta in value),
+    "a positive integer": lambda value: int(value) == value and value >= 1,
+    "a non-negative integer": lambda value: isinstance(value, int) and value >= 0,
+    "an integer in [1, 100)": lambda value: int(value) == value and 1 <= value < 100,
+}
+
 
 def register(name: str, spec: OptimizerSpec) -> OptimizerSpec:
     """Register `spec` under `name` (one call in the optimizer's own module)."""
     OPTIMIZERS[name] = spec
     return spec
+
+
+def check(*settings: tuple) -> None:
+    """Raise a ValueError naming the first of `settings`, each `(name, value, rule)`, whose
+    value breaks its rule: a key of `RULES` or a tuple of the accepted values."""
+    for name, value, rule in settings:
+        accepted = " or ".join(map(repr, rule)) if isinstance(rule, tuple) else rule
+        if not (value in rule if isinstance(rule, tuple) else RULES[rule](value)):
+            raise ValueError(f"invalid {name}: {value!r}; {accepted}")
+
+
+def evaluate(closure) -> torch.Tensor | None:
+    """The loss that `closure()` returns, computed with gradients enabled; None without a closure."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
 
 
 def make_optimizer(

@@ -17,7 +17,7 @@ optimizer, load a *copy* of a state_dict (what `torch.save`/`torch.load` gives).
 from pytorch_optimizer import ScalableShampoo
 from pytorch_optimizer.optimizer.utils.graft import LayerWiseGrafting
 
-from pnf.optim.registry import OptimizerSpec, register
+from pnf.optim.registry import OptimizerSpec, check, register
 
 
 class Shampoo(ScalableShampoo):
@@ -33,10 +33,7 @@ class Shampoo(ScalableShampoo):
         diagonal_eps: float = 1e-6,
         matrix_eps: float = 1e-12,
     ):
-        if not lr >= 0.0:
-            raise ValueError(f"invalid learning rate: {lr}")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"invalid momentum: {momentum}; must lie in [0, 1)")
+        check(("learning rate", lr, "must be >= 0"), ("momentum", momentum, "must lie in [0, 1)"))
         super().__init__(
             params, lr=lr, betas=(momentum, 0.0), start_preconditioning_step=1,
             preconditioning_compute_steps=preconditioning_compute_steps, statistics_compute_steps=1,

@@ -16,8 +16,8 @@ precondition_frequency 10 are the SOAP authors' defaults (also pytorch-optimizer
 
 import pytorch_optimizer
 
-from pnf.optim import baselines  # noqa: F401  (registers adam, whose preset SOAP takes)
-from pnf.optim.registry import OPTIMIZERS, OptimizerSpec, register
+from pnf.optim.baselines import adam_rates
+from pnf.optim.registry import OptimizerSpec, check, register
 
 
 class SOAP(pytorch_optimizer.SOAP):
@@ -41,25 +41,16 @@ class SOAP(pytorch_optimizer.SOAP):
         weight_decay: float = 0.0,
         precondition_frequency: int = 10,
     ):
-        if not lr >= 0.0:
-            raise ValueError(f"invalid learning rate: {lr}; must be >= 0")
-        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
-            raise ValueError(f"invalid betas: {betas}; each must lie in [0, 1)")
-        if not eps >= 0.0:
-            raise ValueError(f"invalid eps: {eps}; must be >= 0")
-        if not weight_decay >= 0.0:
-            raise ValueError(f"invalid weight_decay: {weight_decay}; must be >= 0")
-        if int(precondition_frequency) != precondition_frequency or precondition_frequency < 1:
-            raise ValueError(f"invalid precondition_frequency: {precondition_frequency}; a positive integer")
+        check(("learning rate", lr, "must be >= 0"), ("betas", betas, "each must lie in [0, 1)"),
+              ("eps", eps, "must be >= 0"), ("weight_decay", weight_decay, "must be >= 0"),
+              ("precondition_frequency", precondition_frequency, "a positive integer"))
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          precondition_frequency=int(precondition_frequency))
 
 
-ADAM = OPTIMIZERS["adam"]
+RATE, PER_ACTIVATION = adam_rates()
 register("soap", OptimizerSpec(
-    SOAP, {"lr": ADAM.preset["lr"], "betas": (0.95, 0.95), "precondition_frequency": 10},
-    {activation: {"lr": options["lr"]} for activation, options in ADAM.per_activation.items()},
-    label="SOAP",
+    SOAP, {**RATE, "betas": (0.95, 0.95), "precondition_frequency": 10}, PER_ACTIVATION, label="SOAP",
     source="lr: the paper's Adam preset (SOAP is Adam in Shampoo's eigenbasis); betas (0.95, 0.95) and "
            "precondition_frequency 10: the SOAP authors' defaults (pytorch-optimizer 4.1.0's too)",
 ))

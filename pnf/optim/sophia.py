@@ -25,7 +25,7 @@ Preset: `pytorch_optimizer.SophiaH`'s defaults (version 4.1.0): lr 0.06, betas
 import torch
 
 from pnf.optim.hutchinson import CurvatureOptimizer
-from pnf.optim.registry import OptimizerSpec, register
+from pnf.optim.registry import OptimizerSpec, check, register
 
 
 class SophiaH(CurvatureOptimizer):
@@ -43,6 +43,7 @@ class SophiaH(CurvatureOptimizer):
     """
 
     state_key = "sophia"
+    counter_names = ("steps",)
 
     def __init__(
         self,
@@ -55,18 +56,9 @@ class SophiaH(CurvatureOptimizer):
         update_period: int = 10,
         seed: int = 0,
     ):
-        if not lr >= 0.0:
-            raise ValueError(f"invalid learning rate: {lr}; must be >= 0")
-        if not (0.0 <= betas[0] < 1.0 and 0.0 <= betas[1] < 1.0):
-            raise ValueError(f"invalid betas: {betas}; each must lie in [0, 1)")
-        if not p > 0.0:
-            raise ValueError(f"invalid p (clipping bound): {p}; must be > 0")
-        if not eps > 0.0:
-            raise ValueError(f"invalid eps: {eps}; must be > 0")
-        if not weight_decay >= 0.0:
-            raise ValueError(f"invalid weight_decay: {weight_decay}; must be >= 0")
-        if int(update_period) != update_period or update_period < 1:
-            raise ValueError(f"invalid update_period: {update_period}; a positive integer")
+        check(("learning rate", lr, "must be >= 0"), ("betas", betas, "each must lie in [0, 1)"),
+              ("p (clipping bound)", p, "must be > 0"), ("eps", eps, "must be > 0"),
+              ("weight_decay", weight_decay, "must be >= 0"), ("update_period", update_period, "a positive integer"))
         defaults = dict(lr=lr, betas=betas, p=p, eps=eps, weight_decay=weight_decay)
         super().__init__(params, defaults, seed)
         self.update_period = int(update_period)
@@ -88,20 +80,13 @@ class SophiaH(CurvatureOptimizer):
                     continue
                 state = self.state[p]
                 if not state:
-                    state["momentum"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["hessian_moment"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["momentum"], state["hessian_moment"] = torch.zeros_like(p), torch.zeros_like(p)
                 state["momentum"].lerp_(p.grad, 1 - beta1)
                 if p in estimate_of:
                     state["hessian_moment"].lerp_(estimate_of[p], 1 - beta2)
                 step = (state["momentum"] / state["hessian_moment"].clamp(min=group["eps"])).clamp_(-group["p"], group["p"])
                 p.mul_(1 - group["lr"] * group["weight_decay"])
                 p.add_(step, alpha=-group["lr"])
-
-    def counters(self) -> dict:
-        return {"steps": self.steps}
-
-    def load_counters(self, counters: dict) -> None:
-        self.steps = counters["steps"]
 
 
 register("sophiah", OptimizerSpec(
