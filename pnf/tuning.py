@@ -27,7 +27,7 @@ from dataclasses import asdict, replace
 
 import torch
 
-from pnf.config import RunConfig
+from pnf.config import RunConfig, check_int
 from pnf.optim import OPTIMIZERS, make_optimizer
 from pnf.tasks.image import ImageFitting
 from pnf.train import optimizer_step
@@ -38,14 +38,12 @@ def lr_grid(preset_lr: float, count: int = 5, span: float = 10.0) -> list[float]
     (ascending; the preset itself is the middle one when `count` is odd)."""
     if not (preset_lr > 0 and math.isfinite(preset_lr)):
         raise ValueError(f"invalid preset_lr: {preset_lr}; a positive finite learning rate")
-    if int(count) != count or count < 1:
-        raise ValueError(f"invalid count: {count}; a positive integer")
+    check_int("count", count, 1)
     if not (span >= 1 and math.isfinite(span)) or (count > 1 and span == 1):
         raise ValueError(f"invalid span: {span}; a finite factor >= 1 (> 1 for more than one rate)")
     if count == 1:
         return [preset_lr]
-    exponents = [-1 + 2 * i / (count - 1) for i in range(count)]
-    return [preset_lr * span**e for e in exponents]
+    return [preset_lr * span ** (-1 + 2 * i / (count - 1)) for i in range(count)]
 
 
 def full_batch(config: RunConfig) -> RunConfig:
@@ -115,8 +113,7 @@ def peak_memory(configs: list[RunConfig], steps: int = 3) -> list[float]:
     resident memory before. It counts the optimizer's state, the autograd graph and the
     step's temporaries. Linux only: the peak is reset through /proc/self/clear_refs (an
     import's higher peak would otherwise hide the steps'); NaN elsewhere."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"invalid steps: {steps!r}; a positive integer")
+    check_int("steps", steps, 1)
     if not os.access("/proc/self/clear_refs", os.W_OK):
         return [math.nan] * len(configs)
     jobs = [(c, 1 if OPTIMIZERS[c.optimizer].full_batch else steps) for c in configs]

@@ -25,8 +25,8 @@ def test_lr_grid_is_log_spaced_around_the_preset():
 @pytest.mark.parametrize("arguments, message", [
     ((0.0,), r"preset_lr: 0\.0; a positive finite"),
     ((math.nan,), r"preset_lr: nan; a positive finite"),
-    ((1e-4, 0), r"count: 0; a positive integer"),
-    ((1e-4, 2.5), r"count: 2\.5; a positive integer"),
+    ((1e-4, 0), r"count must be an integer ≥ 1, not 0"),
+    ((1e-4, 2.5), r"count must be an integer ≥ 1, not 2\.5"),
     ((1e-4, 5, 0.5), r"span: 0\.5; a finite factor >= 1"),
     ((1e-4, 5, 1.0), r"span: 1\.0; .*> 1 for more than one rate"),
 ])
@@ -106,5 +106,5 @@ def test_peak_memory_grows_with_the_batch_and_the_curvature():
 
 @pytest.mark.parametrize("steps", [0, -1, 2.5, True])
 def test_peak_memory_refuses_a_bad_number_of_steps(steps):
-    with pytest.raises(ValueError, match=f"invalid steps: {steps!r}; a positive integer"):
+    with pytest.raises(ValueError, match=f"steps must be an integer ≥ 1, not {steps!r}"):
         peak_memory([BASE], steps)
