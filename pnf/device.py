@@ -1,6 +1,7 @@
 """The one place that decides where tensors live and how runs are seeded."""
 
 import os
+import platform
 
 import torch
 
@@ -36,6 +37,4 @@ def describe(device: torch.device) -> str:
     """A human-readable name of the hardware, for reports."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    import platform
-
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"

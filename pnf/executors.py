@@ -15,7 +15,6 @@ Every executor leaves its results in the shared cache; `run_all` then only loads
 
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
@@ -26,19 +25,9 @@ from pnf.runs import Result, cache_dir, is_cached, run
 
 EXECUTORS = ("inline", "pool", "local", "slurm")
 
-
-@dataclass(frozen=True)
-class SlurmSettings:
-    """Resources of one run as a SLURM job."""
-
-    partition: str = "gpu"
-    gpus: int = 1
-    cpus: int = 4
-    time_min: int = 24 * 60
-    parallel_jobs: int = 64  # array jobs at once
-
-
-SLURM = {name: SlurmSettings() for name in PROFILES}  # one job's resources, the same at every profile
+# One run's resources as a SLURM job, the same at every profile (`parallel_jobs`: array jobs at once).
+SLURM = {name: {"partition": "gpu", "gpus": 1, "cpus": 4, "time_min": 24 * 60, "parallel_jobs": 64}
+         for name in PROFILES}
 
 
 def run_all(configs: list[RunConfig], progress: bool = True) -> list[Result]:
@@ -53,17 +42,13 @@ def run_all(configs: list[RunConfig], progress: bool = True) -> list[Result]:
 def execute(configs: list[RunConfig], kind: str | None = None, progress: bool = True) -> dict[str, Result]:
     """Compute `configs` with executor `kind` (default `PNF_EXECUTOR`); results by config key."""
     kind = check_name("executor (PNF_EXECUTOR)", kind or os.environ.get("PNF_EXECUTOR") or "inline", EXECUTORS)
-    bar = tqdm(total=len(configs), desc=f"runs ({kind})", disable=not progress, leave=False)
     if kind == "inline":
-        results = []
-        for config in configs:
-            results.append(run(config, progress=progress))
-            bar.update()
+        results = (run(config, progress=progress) for config in configs)
     elif kind == "pool":
-        results = _pool(configs, bar)
+        results = _pool(configs)
     else:
-        results = _submitit(configs, kind, bar)
-    bar.close()
+        results = _submitit(configs, kind)
+    results = tqdm(results, total=len(configs), desc=f"runs ({kind})", disable=not progress, leave=False)
     return {result.config.key(): result for result in results}
 
 
@@ -78,20 +63,18 @@ def pool_workers() -> int:
     return env_int("PNF_WORKERS", os.cpu_count() or 1)
 
 
-def _pool(configs: list[RunConfig], bar) -> list[Result]:
+def _pool(configs: list[RunConfig]):
+    """The results of a local process pool, as they finish."""
     workers = pool_workers()
     threads = max(1, (os.cpu_count() or 1) // workers)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_quiet_run, config, threads) for config in configs]
-        results = []
-        for future in as_completed(futures):
-            results.append(future.result())
-            bar.update()
-    return results
+        for future in as_completed([pool.submit(_quiet_run, config, threads) for config in configs]):
+            yield future.result()
 
 
-def _submitit(configs: list[RunConfig], kind: str, bar) -> list[Result]:
-    import submitit
+def _submitit(configs: list[RunConfig], kind: str):
+    """The results of submitit's local executor or of a SLURM job array, in order."""
+    import submitit  # only the local and slurm executors need it
 
     folder = cache_dir() / ".submitit" / "%j"
     if kind == "local":
@@ -101,13 +84,8 @@ def _submitit(configs: list[RunConfig], kind: str, bar) -> list[Result]:
         slurm = SLURM[check_profile(os.environ.get("PNF_PROFILE", "paper"))]
         executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
         executor.update_parameters(
-            slurm_partition=os.environ.get("PNF_SLURM_PARTITION", slurm.partition),
-            gpus_per_node=slurm.gpus, cpus_per_task=slurm.cpus, timeout_min=slurm.time_min,
-            slurm_array_parallelism=slurm.parallel_jobs, name="pnf",
+            slurm_partition=os.environ.get("PNF_SLURM_PARTITION", slurm["partition"]),
+            gpus_per_node=slurm["gpus"], cpus_per_task=slurm["cpus"], timeout_min=slurm["time_min"],
+            slurm_array_parallelism=slurm["parallel_jobs"], name="pnf",
         )
-    jobs = executor.map_array(_quiet_run, configs)
-    results = []
-    for job in jobs:
-        results.append(job.result())
-        bar.update()
-    return results
+    return (job.result() for job in executor.map_array(_quiet_run, configs))

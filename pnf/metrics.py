@@ -5,12 +5,7 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 from skimage.measure import marching_cubes
-from skimage.metrics import mean_squared_error, peak_signal_noise_ratio
-
-
-def mse(prediction: np.ndarray, target: np.ndarray) -> float:
-    """Mean squared error over all elements."""
-    return float(mean_squared_error(target, prediction))
+from skimage.metrics import peak_signal_noise_ratio
 
 
 def psnr(prediction: np.ndarray, target: np.ndarray, data_range: float = 1.0) -> float:

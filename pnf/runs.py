@@ -27,6 +27,7 @@ import time
 import uuid
 import warnings
 import zipfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -98,11 +99,6 @@ def cache_dir() -> Path:
     return folder
 
 
-def checkpoint_every() -> int:
-    """Epochs between checkpoints of a running config (`PNF_CHECKPOINT_EVERY`, default 5)."""
-    return env_int("PNF_CHECKPOINT_EVERY", 5)
-
-
 def is_cached(config: RunConfig) -> bool:
     return (cache_dir() / config.key() / "result.json").exists()
 
@@ -116,7 +112,8 @@ def run(config: RunConfig, progress: bool = True) -> Result:
             return load(entry)
         except CorruptEntry as corrupt:
             warnings.warn(f"{corrupt}; moved to {set_aside(entry)}, recomputing", stacklevel=2)
-    checkpoints = Checkpoints(cache_dir() / ".partial" / config.key(), checkpoint_every())
+    # epochs between checkpoints: PNF_CHECKPOINT_EVERY, default 5
+    checkpoints = Checkpoints(cache_dir() / ".partial" / config.key(), env_int("PNF_CHECKPOINT_EVERY", 5))
     result = compute(config, progress=progress, checkpoints=checkpoints)
     if result.status == "ok":
         save(result, entry)
@@ -164,11 +161,12 @@ def provenance(device: torch.device, started: str) -> dict:
 def git_commit() -> str:
     """The commit of the pnf checkout (with `+dirty` when it has changes), or "unknown"."""
     root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "pnf"], cwd=root, capture_output=True,
-                               text=True, check=True).stdout.strip()
+        commit, dirty = git("rev-parse", "--short", "HEAD"), git("status", "--porcelain", "--", "pnf")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
@@ -181,10 +179,8 @@ def save(result: Result, entry: Path) -> None:
     staging = entry.parent / f".{entry.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
-        record = {
-            "config": asdict(result.config), "status": result.status, "history": result.history,
-            "seconds": result.seconds, "provenance": result.provenance, "diverged_step": result.diverged_step,
-        }
+        record = asdict(result)
+        del record["snapshots"]  # they go to arrays.npz
         (staging / "result.json").write_text(json.dumps(record))
         np.savez_compressed(staging / "arrays.npz", **{f"snapshot_{e}": a for e, a in result.snapshots.items()})
         (staging / CHECKSUMS).write_text(json.dumps({name: file_sha256(staging / name) for name in ENTRY_FILES}))
@@ -200,26 +196,30 @@ def save(result: Result, entry: Path) -> None:
 def load(entry: Path) -> Result:
     """The result stored in `entry/`; CorruptEntry (naming the entry) if it is not as written."""
     record = read_record(entry)
-    try:
+    with reading(entry):
         config = {**record["config"], "snapshot_epochs": tuple(record["config"]["snapshot_epochs"])}
         with np.load(entry / "arrays.npz", allow_pickle=False) as arrays:
             snapshots = {int(name.split("_")[1]): arrays[name] for name in arrays.files}
-        return Result(RunConfig(**config), record["status"], record["history"], snapshots, record["seconds"],
-                      record["provenance"], record["diverged_step"])
-    except READ_ERRORS as error:
-        raise CorruptEntry(f"cache entry {entry} is corrupt ({type(error).__name__}: {error})") from error
+        return Result(**{**record, "config": RunConfig(**config), "snapshots": snapshots})
 
 
 def read_record(entry: Path) -> dict:
     """`entry/result.json`, once the entry's files match their checksums (entries written
     before checksums existed are only parsed); CorruptEntry naming the entry otherwise."""
-    try:
+    with reading(entry):
         if (entry / CHECKSUMS).exists():
             recorded = json.loads((entry / CHECKSUMS).read_text())
             changed = [name for name in ENTRY_FILES if file_sha256(entry / name) != recorded.get(name)]
             if changed:
                 raise ValueError(f"{', '.join(changed)} differ from the sha256 in {CHECKSUMS}")
         return json.loads((entry / "result.json").read_text())
+
+
+@contextmanager
+def reading(entry: Path):
+    """Turn any error reading `entry/` into a CorruptEntry naming the entry."""
+    try:
+        yield
     except READ_ERRORS as error:
         raise CorruptEntry(f"cache entry {entry} is corrupt ({type(error).__name__}: {error})") from error
 

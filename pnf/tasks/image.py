@@ -11,9 +11,8 @@ from pnf.fields import make_field
 from pnf.metrics import psnr
 from pnf.optim.esgd_variants import RECOMMENDED
 from pnf.paper import PAPER_OPTIMIZERS
-from pnf.tasks.records import Settings, Task, register
+from pnf.tasks.records import Settings, Task, in_chunks, register
 
-EVAL_CHUNK = 65536  # pixels per forward pass when evaluating the whole image
 COMPARED = PAPER_OPTIMIZERS + (RECOMMENDED,)  # the comparison of every optimizer: the paper's and our ESGD variant
 
 
@@ -21,6 +20,7 @@ class ImageFitting:
     """Fit one RGB image; an epoch is one pass over all its pixels."""
 
     metric = "psnr"
+    loss = staticmethod(F.mse_loss)
 
     def __init__(self, pixels: torch.Tensor, device: torch.device):
         self.shape = tuple(pixels.shape)  # (H, W, 3)
@@ -34,19 +34,10 @@ class ImageFitting:
     def epoch_data(self, epoch: int, generator: torch.Generator):
         return self.coords, self.colors
 
-    def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(prediction, target)
-
-    @torch.no_grad()
-    def predict(self, model) -> torch.Tensor:
-        """The field's image, `[H, W, 3]`, evaluated in chunks."""
-        chunks = [model(self.coords[i : i + EVAL_CHUNK]) for i in range(0, len(self.coords), EVAL_CHUNK)]
-        return torch.cat(chunks).reshape(self.shape)
-
     def evaluate(self, model) -> tuple[dict[str, float], np.ndarray]:
         """MSE and PSNR (dB, peak 1) of the whole image, and the image `[H, W, 3]`
         clipped to [0, 1] (PSNR is of the clipped image)."""
-        prediction = self.predict(model)
+        prediction = in_chunks(model, self.coords).reshape(self.shape)
         target = self.colors.reshape(self.shape)
         mse = F.mse_loss(prediction, target).item()
         image = prediction.clamp(0, 1).cpu().numpy()

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from pnf.data.scenes import load_scene
 from pnf.metrics import absolute_error_map, psnr
 from pnf.tasks.volume_rendering import RadianceField, Renderer
-from pnf.tasks.records import Settings, Task, register
+from pnf.tasks.records import Settings, Task, in_chunks, register
 
 ITERATIONS_PER_EPOCH = 100
 EVAL_CHUNK = 8192  # rays per forward pass when rendering test views
@@ -41,6 +41,7 @@ class NeRFFitting:
     """Fit a radiance field to the training views of a scene; evaluate on held-out views."""
 
     metric = "psnr"
+    loss = staticmethod(F.mse_loss)
 
     def __init__(self, scene, rays_per_epoch: int, seed: int, device: torch.device, samples: int):
         self.scene, self.device = scene, device
@@ -69,15 +70,10 @@ class NeRFFitting:
         chosen = order[: self.rays_per_epoch].to(self.device)
         return self.train_rays[chosen], self.train_colors[chosen]
 
-    def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(prediction, target)
-
-    @torch.no_grad()
     def render(self, model: Renderer) -> torch.Tensor:
         """The test views `[T, H, W, 3]`, rendered deterministically (bin middles)."""
         model.eval()
-        rays = self.test_rays.reshape(-1, 6)
-        colors = torch.cat([model(rays[i : i + EVAL_CHUNK]) for i in range(0, len(rays), EVAL_CHUNK)])
+        colors = in_chunks(model, self.test_rays.reshape(-1, 6), EVAL_CHUNK)
         model.train()
         return colors.reshape(self.test_images.shape)
 

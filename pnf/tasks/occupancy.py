@@ -21,9 +21,8 @@ from pnf.data import data_dir
 from pnf.data.meshes import Mesh, cube_grid, inside, load_mesh
 from pnf.fields import make_field
 from pnf.metrics import chamfer, iou, reconstruct
-from pnf.tasks.records import Settings, Task, register
+from pnf.tasks.records import Settings, Task, in_chunks, register
 
-EVAL_CHUNK = 65536  # grid points per forward pass when evaluating
 CHAMFER_SAMPLES = 10000  # surface points per mesh for the Chamfer distance
 
 # The paper's 3D field hyperparameters (`options/bocc.yaml` of its code) differ from the
@@ -76,6 +75,7 @@ class Occupancy:
     """Fit the inside/outside function of one mesh."""
 
     metric = "iou"
+    loss = staticmethod(F.binary_cross_entropy_with_logits)
 
     def __init__(self, mesh: Mesh, occupancy: np.ndarray, points: np.ndarray, labels: np.ndarray,
                  points_per_epoch: int, device: torch.device):
@@ -98,20 +98,12 @@ class Occupancy:
                               device=generator.device).to(self.device)
         return self.points[index], self.labels[index]
 
-    def loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(prediction, target)
-
-    @torch.no_grad()
-    def predict(self, model) -> np.ndarray:
-        """The field's inside probability on the grid, float32 `[R, R, R]`."""
-        chunks = [torch.sigmoid(model(self.grid[i : i + EVAL_CHUNK])) for i in range(0, len(self.grid), EVAL_CHUNK)]
-        return torch.cat(chunks).reshape(self.occupancy.shape).cpu().numpy()
-
     def evaluate(self, model) -> tuple[dict[str, float], np.ndarray]:
         """IoU of {probability ≥ 0.5} against the mesh's grid occupancy; Chamfer distance
         (cube units) between the marching-cubes surface at 0.5 and the mesh (NaN while
         the field has no 0.5 level set); and the probability grid `[R, R, R]`."""
-        probability = self.predict(model)
+        inside_probability = in_chunks(lambda points: torch.sigmoid(model(points)), self.grid)
+        probability = inside_probability.reshape(self.occupancy.shape).cpu().numpy()
         try:
             distance = chamfer(reconstruct(probability), self.mesh.trimesh(), CHAMFER_SAMPLES)
         except ValueError:

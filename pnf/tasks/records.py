@@ -15,7 +15,9 @@ Its reports are the notebooks `notebooks/<name>_*.ipynb`.
 from dataclasses import dataclass, field
 from typing import Callable
 
-from pnf.config import ConfigError, RunConfig, check_int
+import torch
+
+from pnf.config import ConfigError, RunConfig, check_int, check_name
 from pnf.data.sources import default_source
 from pnf.profiles import check_profile
 
@@ -85,9 +87,7 @@ def register(task: Task) -> Task:
 
 
 def get_task(name: str) -> Task:
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; registered: {', '.join(TASKS)}")
-    return TASKS[name]
+    return TASKS[check_name("task", name, TASKS)]
 
 
 def make_task(config: RunConfig, device):
@@ -105,3 +105,10 @@ def grid(profile: str, tasks: list[str] | None = None) -> list[RunConfig]:
     chosen = [get_task(name) for name in (tasks or TASKS)]
     configs = [c for task in chosen for c in task.grid(task, task.settings_for(profile), task.default_source())]
     return list({config.key(): config for config in configs}.values())
+
+
+@torch.no_grad()
+def in_chunks(function: Callable, inputs: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+    """`function` of `inputs` `[N, ...]` taken `chunk` rows at a time (bounded memory when
+    evaluating), the outputs concatenated along the first dimension."""
+    return torch.cat([function(inputs[i : i + chunk]) for i in range(0, len(inputs), chunk)])
