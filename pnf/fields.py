@@ -15,7 +15,7 @@ autograd differentiates them in two, and closed forms measured slower there
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from numbers import Real
 from typing import Callable
 
@@ -35,13 +35,8 @@ EXP_FLOOR = -80.0
 class Bump:
     """f(z) = `exp(-rate · z²)` elementwise on `[N, F]`, the exponent floored at
     EXP_FLOOR, with f' = -2 rate z f and f'' = -2 rate (f + z f') in closed form for
-    `activate`. A subclass gives `rate` and writes the exponent as its layer always
-    has (so values stay bitwise those of earlier versions)."""
-
-    rate: float
-
-    def exponent(self, z: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+    `activate`. A subclass gives `rate` and `exponent(z)`, -rate · z² written as its
+    layer always has (so values stay bitwise those of earlier versions)."""
 
     def value(self, z: torch.Tensor) -> torch.Tensor:
         return torch.clamp(self.exponent(z), min=EXP_FLOOR).exp_()
@@ -180,17 +175,16 @@ class SineLayer(nn.Module):
         super().__init__()
         self.omega = omega
         self.linear = nn.Linear(in_features, out_features)
-        bound = 1 / in_features if first else math.sqrt(6 / in_features) / omega
-        with torch.no_grad():
-            self.linear.weight.uniform_(-bound, bound)
+        _siren_init(self.linear, omega, first)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sin(self.omega * self.linear(x))
 
 
-def _siren_output_init(linear: nn.Linear, omega: float) -> None:
-    """SIREN initialises its linear output layer like a hidden layer."""
-    bound = math.sqrt(6 / linear.in_features) / omega
+def _siren_init(linear: nn.Linear, omega: float, first: bool = False) -> None:
+    """SIREN's weights: uniform in ±1/in for the first layer, else ±√(6/in)/ω (the linear
+    output layer is initialised like a hidden one)."""
+    bound = 1 / linear.in_features if first else math.sqrt(6 / linear.in_features) / omega
     with torch.no_grad():
         linear.weight.uniform_(-bound, bound)
 
@@ -243,7 +237,7 @@ class Activation:
     this kind, with its `weight_scale_source`; None where none is published."""
 
     layer: type
-    preset: dict = field(default_factory=dict)
+    preset: dict
     init_output: Callable[..., None] | None = None
     label: str = ""
     weight_scale: float | None = None
@@ -253,7 +247,7 @@ class Activation:
 ACTIVATIONS: dict[str, Activation] = {
     "gaussian": Activation(GaussianLayer, {"sigma": 0.05}, label="Gaussian"),
     "sine": Activation(
-        SineLayer, {"omega": 30.0}, _siren_output_init, label="sine (SIREN)", weight_scale=2.0,
+        SineLayer, {"omega": 30.0}, _siren_init, label="sine (SIREN)", weight_scale=2.0,
         weight_scale_source="Yeom, Lee, Lee, ICLR 2025 (Fast Training of Sinusoidal Neural Fields via Scaling "
         "Initialization) recommend a moderate factor; 2.0 is our choice within their range, not a value "
         "quoted from the paper",
@@ -261,14 +255,6 @@ ACTIVATIONS: dict[str, Activation] = {
     "wavelet": Activation(GaborLayer, {"omega": 10.0, "scale": 10.0}, label="wavelet (Gabor)"),
     "relu": Activation(ReLULayer, {"frequencies": 8}, label="ReLU(PE)"),
 }
-
-
-def _check_weight_scale(weight_scale) -> float:
-    """A finite positive real number, or ValueError naming `weight_scale`."""
-    number = isinstance(weight_scale, Real) and not isinstance(weight_scale, bool)
-    if not (number and math.isfinite(weight_scale) and weight_scale > 0):
-        raise ValueError(f"weight_scale must be a finite number > 0 (1.0 = off), not {weight_scale!r}")
-    return float(weight_scale)
 
 
 def make_field(
@@ -292,7 +278,8 @@ def make_field(
     """
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; registered: {', '.join(ACTIVATIONS)}")
-    weight_scale = _check_weight_scale(weight_scale)
+    if isinstance(weight_scale, bool) or not (isinstance(weight_scale, Real) and 0 < weight_scale < math.inf):
+        raise ValueError(f"weight_scale must be a finite number > 0 (1.0 = off), not {weight_scale!r}")
     activation = ACTIVATIONS[name]
     unknown = set(hyperparameters) - set(activation.preset)
     if unknown:
@@ -305,23 +292,16 @@ def make_field(
         activation.layer(width_in + (in_dim if i - 1 in skips else 0), width_out, first=(i == 0), **params)
         for i, (width_in, width_out) in enumerate(zip(widths[:-1], widths[1:]))
     ]
-    if weight_scale != 1.0:
-        _scale_weights(layers, weight_scale)
+    with torch.no_grad():  # a no-op at 1.0
+        for linear in nn.ModuleList(layers).modules():
+            if isinstance(linear, nn.Linear):
+                linear.weight.mul_(float(weight_scale))
     output = nn.Linear(hidden_features, out_dim)
     if activation.init_output is not None:
         activation.init_output(output, **params)
     if skips:
         return SkipMLP(layers, output, skips)
     return nn.Sequential(*layers, output)
-
-
-def _scale_weights(layers: list[nn.Module], factor: float) -> None:
-    """Multiply the weight matrix of every linear map in `layers` by `factor`."""
-    with torch.no_grad():
-        for layer in layers:
-            for linear in layer.modules():
-                if isinstance(linear, nn.Linear):
-                    linear.weight.mul_(factor)
 
 
 class SkipMLP(nn.Module):

@@ -14,20 +14,6 @@ from torch import nn
 from pnf.fields import make_field
 
 
-def sample_depths(count: int, near: float, far: float, samples: int,
-                  generator: torch.Generator | None = None, device=None) -> tuple[torch.Tensor, float]:
-    """Stratified depths `[count, samples]` in `[near, far]` and the bin width δ.
-
-    One depth per equal bin: jittered uniformly inside it with `generator`, else its middle.
-    """
-    width = (far - near) / samples
-    starts = near + width * torch.arange(samples, device=device, dtype=torch.float32)
-    if generator is None:
-        return (starts + width / 2).expand(count, samples), width
-    jitter = torch.rand(count, samples, generator=generator, device=device)
-    return starts + width * jitter, width
-
-
 def composite(density: torch.Tensor, color: torch.Tensor, segment: torch.Tensor,
               background: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Alpha compositing front to back.
@@ -49,9 +35,13 @@ def render_rays(field, rays: torch.Tensor, near: float, far: float, samples: int
                 scale: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """Colors `[N, 3]` of rays `[N, 6]` through a radiance `field` mapping points
     `[M, 3]` (divided by `scale`, so the scene fits in about [-1, 1]³) to
-    `(density [M], color [M, 3])`."""
+    `(density [M], color [M, 3])`. Depths are stratified: one per equal bin of width δ,
+    jittered uniformly inside it with `generator`, else at its middle."""
     origins, directions = rays[:, :3], rays[:, 3:]
-    depths, width = sample_depths(len(rays), near, far, samples, generator, rays.device)
+    width = (far - near) / samples
+    starts = near + width * torch.arange(samples, device=rays.device, dtype=torch.float32)
+    jitter = 0.5 if generator is None else torch.rand(len(rays), samples, generator=generator, device=rays.device)
+    depths = starts + width * jitter  # [N, S], or [S] (the bin middles, the same for every ray)
     points = origins[:, None] + depths[..., None] * directions[:, None]  # [N, S, 3]
     density, color = field(points.reshape(-1, 3) / scale)
     segment = width * directions.norm(dim=-1, keepdim=True).expand(-1, samples)
