@@ -37,36 +37,28 @@ def trace(rays: torch.Tensor) -> torch.Tensor:
     """Colors `[N, 3]` of rays `[N, 6]` hitting the embedded scene: the nearest surface,
     Lambert-shaded with ambient light, else white."""
     origins, directions = rays[:, :3], rays[:, 3:]
-    hits, normals, albedos = [], [], []
-    for centre, radius, albedo in SPHERES:
-        depth = _sphere_hit(origins, directions, torch.tensor(centre), radius)
-        hits.append(depth)
-        normals.append((origins + depth.masked_fill(torch.isinf(depth), 0)[:, None] * directions - torch.tensor(centre)) / radius)
-        albedos.append(torch.tensor(albedo).expand(len(rays), 3))
-    depth, normal = _box_hit(origins, directions, torch.tensor(SLAB[0]), torch.tensor(SLAB[1]))
-    hits.append(depth)
-    normals.append(normal)
-    albedos.append(torch.tensor(SLAB[2]).expand(len(rays), 3))
-    depths = torch.stack(hits)  # [objects, N], inf where missed
+    hits = [_sphere_hit(origins, directions, torch.tensor(centre), radius) for centre, radius, _ in SPHERES]
+    hits.append(_box_hit(origins, directions, torch.tensor(SLAB[0]), torch.tensor(SLAB[1])))
+    depths = torch.stack([depth for depth, _ in hits])  # [objects, N], inf where missed
     nearest = depths.argmin(0)
-    rows = torch.arange(len(rays))
-    normal = torch.stack(normals)[nearest, rows]
-    albedo = torch.stack(albedos)[nearest, rows]
+    normal = torch.stack([normal for _, normal in hits])[nearest, torch.arange(len(rays))]
+    albedo = torch.tensor([albedo for _, _, albedo in SPHERES] + [SLAB[2]])[nearest]
     shade = 0.35 + 0.65 * (normal @ F.normalize(torch.tensor(LIGHT), dim=0)).clamp(min=0)
     color = albedo * shade[:, None]
-    missed = torch.isinf(depths.min(0).values)
-    return torch.where(missed[:, None], torch.ones_like(color), color)
+    return torch.where(torch.isinf(depths.min(0).values)[:, None], torch.ones_like(color), color)
 
 
-def _sphere_hit(origins, directions, centre, radius) -> torch.Tensor:
-    """Depth `[N]` of the first positive intersection with a sphere, inf if none."""
+def _sphere_hit(origins, directions, centre, radius) -> tuple[torch.Tensor, torch.Tensor]:
+    """Depth `[N]` of the first positive intersection with a sphere (inf if none) and the
+    outward normal `[N, 3]` there."""
     offset = origins - centre
     a = (directions * directions).sum(-1)
     b = 2 * (directions * offset).sum(-1)
     c = (offset * offset).sum(-1) - radius**2
     discriminant = b * b - 4 * a * c
     depth = (-b - torch.sqrt(discriminant.clamp(min=0))) / (2 * a)
-    return torch.where((discriminant > 0) & (depth > 0), depth, torch.full_like(depth, float("inf")))
+    depth = torch.where((discriminant > 0) & (depth > 0), depth, torch.full_like(depth, float("inf")))
+    return depth, (origins + depth.masked_fill(torch.isinf(depth), 0)[:, None] * directions - centre) / radius
 
 
 def _box_hit(origins, directions, low, high) -> tuple[torch.Tensor, torch.Tensor]:

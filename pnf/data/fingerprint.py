@@ -5,24 +5,17 @@ reads its file, or every file under its folder; an embedded source reads none. H
 are computed once per path, size and modification time (`pnf.data.sources.sha256`).
 """
 
-from functools import lru_cache
 from pathlib import Path
 
-from pnf.data import data_dir
-from pnf.data.scenes import SCENE_FORMATS
-from pnf.data.sources import SOURCES, sha256
+from pnf.data.sources import data_dir, resolve, sha256
 
 
 def source_files(name: str) -> dict[str, Path]:
     """The files data source `name` reads, by a name that does not depend on where the data
     folder is (a registered file's path in it, or a path inside the user's folder); empty
     for embedded or absent data."""
-    if name in SOURCES:
-        roots = {file: data_dir() / file for file in SOURCES[name].files}
-    else:
-        form, _, folder = name.partition(":")
-        path = Path(folder if form in SCENE_FORMATS else name)
-        roots = {path.name: path}
+    source = resolve(name)
+    roots = {source.path.name: source.path} if source.path else {file: data_dir() / file for file in source.files}
     files = {}
     for label, root in roots.items():
         if root.is_dir():
@@ -34,13 +27,4 @@ def source_files(name: str) -> dict[str, Path]:
 
 def fingerprint(name: str) -> dict[str, str]:
     """{file name: sha256} of the files data source `name` reads (empty when it reads none)."""
-    files = tuple((label, str(path), path.stat().st_size, path.stat().st_mtime_ns)
-                  for label, path in source_files(name).items())
-    return _digests(files)
-
-
-@lru_cache(maxsize=64)
-def _digests(files: tuple) -> dict[str, str]:
-    """Memoised by every file's path, size and modification time (a folder of many files
-    is hashed once, not once per key)."""
-    return {label: sha256(Path(path)) for label, path, _, _ in files}
+    return {label: sha256(path) for label, path in source_files(name).items()}

@@ -27,7 +27,6 @@ from pnf.data.sources import (FETCH_HINT, DataSource, Remote, data_dir, register
 
 PAPER_IMAGE = "div2k:test:14"
 EMBEDDED_IMAGE = "skimage:astronaut"
-DIV2K_COUNT = 16
 DIV2K_NPZ = "images/data_div2k.npz"
 SAPE = "https://raw.githubusercontent.com/MundVetter/SAPE/93b88136a777e9203c3110cdc553d34d0a1cc644"
 DIV2K_TEST_SHA256 = (  # images/div2k_subset/test_data/image_000.jpg ... image_015.jpg (data/README.md)
@@ -86,7 +85,7 @@ def load_image(source: str, resolution: int | None = None, folder: Path | None =
     raw = resolve(source, "image").load(Path(folder) if folder else data_dir(), resolution)
     if raw.ndim == 3 and raw.shape[-1] in (2, 4) and (raw[..., -1] < IMAGE_RANGES.get(raw.dtype, 1.0)).any():
         warnings.warn(f"{source}: the image has transparent pixels; they are composited on white", stacklevel=2)
-    pixels = torch.from_numpy(to_rgb(raw[..., None] if raw.ndim == 2 else raw, source))
+    pixels = torch.from_numpy(to_rgb(raw, source))
     if resolution is not None and pixels.shape[:2] != (resolution, resolution):
         chw = pixels.permute(2, 0, 1)[None]
         chw = F.interpolate(chw, size=(resolution, resolution), mode="bilinear")
@@ -95,8 +94,10 @@ def load_image(source: str, resolution: int | None = None, folder: Path | None =
 
 
 def to_rgb(raw: np.ndarray, name: str) -> np.ndarray:
-    """Pixels `[..., C]` with C = 1 (grey), 2 (grey, alpha), 3 (RGB) or 4 (RGBA), uint8,
-    uint16 or float in [0, 1] -> float32 RGB `[..., 3]` in [0, 1], alpha composited on white."""
+    """Pixels `[H, W]` (grey) or `[..., C]` with C = 1 (grey), 2 (grey, alpha), 3 (RGB) or 4
+    (RGBA), uint8, uint16 or float in [0, 1] -> float32 RGB `[..., 3]` in [0, 1], alpha
+    composited on white."""
+    raw = raw[..., None] if raw.ndim == 2 else raw
     if raw.ndim < 3 or raw.shape[-1] not in (1, 2, 3, 4):
         raise ValueError(f"{name}: expected an image of 1 to 4 channels, got an array of shape {raw.shape}")
     if raw.dtype in IMAGE_RANGES:
@@ -158,7 +159,7 @@ def _load_skimage(name: str, folder: Path, resolution: int | None) -> np.ndarray
 
 
 def _register_sources() -> None:
-    for index in range(DIV2K_COUNT):
+    for index in range(len(DIV2K_TEST_SHA256)):
         jpeg = _div2k_jpeg("test", index)
         register(DataSource(
             f"div2k:test:{index}", "image", partial(_load_div2k, "test", index),

@@ -67,11 +67,8 @@ def normalise(vertices: np.ndarray) -> np.ndarray:
 def winding_number(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray) -> np.ndarray:
     """Generalized winding number `[N]` of `points` `[N, 3]` with respect to the
     triangle soup (vertices `[V, 3]`, faces `[F, 3]`): ≈ 1 inside, ≈ 0 outside."""
-    return igl.fast_winding_number(
-        np.ascontiguousarray(vertices, dtype=np.float64),
-        np.ascontiguousarray(faces, dtype=np.int64),
-        np.ascontiguousarray(points, dtype=np.float64),
-    )
+    vertices, points = (np.ascontiguousarray(array, dtype=np.float64) for array in (vertices, points))
+    return igl.fast_winding_number(vertices, np.ascontiguousarray(faces, dtype=np.int64), points)
 
 
 def inside(mesh: Mesh, points: np.ndarray) -> np.ndarray:
@@ -100,7 +97,8 @@ def _load_cached(source: str, folder: Path) -> Mesh:
 
 def _read_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Vertices `[V, 3]` and triangle faces `[F, 3]` of an OBJ/PLY/OFF/STL file, duplicate
-    vertices merged; `checked` first."""
+    vertices merged. Refuses non-finite vertices and flat meshes (no volume); warns when
+    the mesh is open."""
     try:
         loaded = trimesh.load(path, force="mesh", process=False)
     except Exception as error:  # trimesh raises many kinds on unreadable input
@@ -108,27 +106,21 @@ def _read_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
     faces = np.asarray(getattr(loaded, "faces", np.zeros((0, 3))), dtype=np.int64)
     if len(faces) == 0:
         raise ValueError(f"{path}: not a triangle mesh (no faces found)")
-    shape = checked(np.asarray(loaded.vertices, dtype=np.float64), faces, path)
-    return np.asarray(shape.vertices, dtype=np.float64), np.asarray(shape.faces, dtype=np.int64)
-
-
-def checked(vertices: np.ndarray, faces: np.ndarray, name) -> trimesh.Trimesh:
-    """The mesh (vertices `[V, 3]`, faces `[F, 3]`) with duplicate vertices merged. Refuses
-    non-finite vertices and flat meshes (no volume); warns when the mesh is open."""
+    vertices = np.asarray(loaded.vertices, dtype=np.float64)
     bad = int((~np.isfinite(vertices)).any(axis=1).sum())
     if bad:
-        raise ValueError(f"{name}: {bad} of {len(vertices)} vertices are not finite (NaN or inf); "
+        raise ValueError(f"{path}: {bad} of {len(vertices)} vertices are not finite (NaN or inf); "
                          "a mesh needs finite coordinates")
     shape = trimesh.Trimesh(vertices, faces)  # duplicate vertices merged: seams are not holes
     spread = np.linalg.svd(shape.vertices - shape.vertices.mean(0), compute_uv=False)  # along its 3 main axes
     if spread[-1] <= 1e-6 * spread[0] or (shape.is_watertight and abs(shape.volume) <= 1e-9 * spread[0] ** 3):
-        raise ValueError(f"{name}: a flat mesh (its vertices lie in one plane, or it encloses no volume); "
+        raise ValueError(f"{path}: a flat mesh (its vertices lie in one plane, or it encloses no volume); "
                          "occupancy needs a solid")
     if not shape.is_watertight:
-        warnings.warn(f"{name}: the mesh is open (not watertight); inside/outside is the generalized winding "
+        warnings.warn(f"{path}: the mesh is open (not watertight); inside/outside is the generalized winding "
                       "number, which tolerates small holes, but labels near large openings are unreliable",
                       stacklevel=2)
-    return shape
+    return np.asarray(shape.vertices, dtype=np.float64), np.asarray(shape.faces, dtype=np.int64)
 
 
 def _load_stanford(name: str, folder: Path, resolution: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -143,17 +135,18 @@ def _snowman(resolution: int = 96) -> tuple[np.ndarray, np.ndarray]:
     a torus scarf, capsule arms, a cone nose and cubic buttons facing -z (like the
     Armadillo) and a cylinder hat, merged into one
     surface by marching cubes of the winding number of their union (level 1/2)."""
+    create, rotation, x_axis = trimesh.creation, trimesh.transformations.rotation_matrix, [1, 0, 0]
     parts = [
-        trimesh.creation.icosphere(4, radius=0.50).apply_translation([0, -0.45, 0]),
-        trimesh.creation.icosphere(4, radius=0.36).apply_translation([0, 0.25, 0]),
-        trimesh.creation.icosphere(3, radius=0.24).apply_translation([0, 0.72, 0]),
-        trimesh.creation.torus(0.30, 0.06).apply_transform(_rotation_x(np.pi / 2)).apply_translation([0, 0.52, 0]),
-        trimesh.creation.capsule(1.3, 0.05).apply_transform(_rotation_y(np.pi / 2) @ _rotation_x(0.5))
+        create.icosphere(4, radius=0.50).apply_translation([0, -0.45, 0]),
+        create.icosphere(4, radius=0.36).apply_translation([0, 0.25, 0]),
+        create.icosphere(3, radius=0.24).apply_translation([0, 0.72, 0]),
+        create.torus(0.30, 0.06).apply_transform(rotation(np.pi / 2, x_axis)).apply_translation([0, 0.52, 0]),
+        create.capsule(1.3, 0.05).apply_transform(rotation(np.pi / 2, [0, 1, 0]) @ rotation(0.5, x_axis))
         .apply_translation([0, 0.3, 0]),
-        trimesh.creation.cone(0.06, 0.25).apply_transform(_rotation_x(np.pi)).apply_translation([0, 0.72, -0.2]),
-        trimesh.creation.cylinder(0.17, 0.28).apply_transform(_rotation_x(np.pi / 2)).apply_translation([0, 1.0, 0]),
-        trimesh.creation.box([0.1, 0.1, 0.1]).apply_translation([0.1, 0.1, -0.33]),
-        trimesh.creation.box([0.1, 0.1, 0.1]).apply_translation([-0.1, 0.1, -0.33]),
+        create.cone(0.06, 0.25).apply_transform(rotation(np.pi, x_axis)).apply_translation([0, 0.72, -0.2]),
+        create.cylinder(0.17, 0.28).apply_transform(rotation(np.pi / 2, x_axis)).apply_translation([0, 1.0, 0]),
+        create.box([0.1, 0.1, 0.1]).apply_translation([0.1, 0.1, -0.33]),
+        create.box([0.1, 0.1, 0.1]).apply_translation([-0.1, 0.1, -0.33]),
     ]
     union = trimesh.util.concatenate(parts)
     low, high = union.bounds
@@ -167,14 +160,6 @@ def _snowman(resolution: int = 96) -> tuple[np.ndarray, np.ndarray]:
     if trimesh.Trimesh(vertices, faces, process=False).volume < 0:  # orient outwards
         faces = faces[:, ::-1]
     return vertices, np.ascontiguousarray(faces, dtype=np.int64)
-
-
-def _rotation_x(angle: float) -> np.ndarray:
-    return trimesh.transformations.rotation_matrix(angle, [1, 0, 0])
-
-
-def _rotation_y(angle: float) -> np.ndarray:
-    return trimesh.transformations.rotation_matrix(angle, [0, 1, 0])
 
 
 def _register_sources() -> None:

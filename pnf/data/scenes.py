@@ -54,7 +54,7 @@ class Scene:
     images `[V, H, W, 3]` float32 in [0, 1]; poses `[V, 4, 4]` camera-to-world (see
     `pnf.data.cameras`); focal in pixels; near/far bound the rendered depths (world units);
     `scale` is the half-size of the region holding the scene (points are divided by it
-    before the field); `background` is the color seen through empty space.
+    before the field); `background` is the color seen through empty space (white).
     """
 
     images: torch.Tensor
@@ -63,8 +63,8 @@ class Scene:
     near: float
     far: float
     scale: float
-    background: float
     test_views: tuple[int, ...]
+    background: float = 1.0
     source: str = ""
 
     @property
@@ -98,16 +98,9 @@ def _holdout(count: int) -> tuple[int, ...]:
     return tuple(range(0, count, HOLDOUT_EVERY))
 
 
-def _read_view(path: Path) -> np.ndarray:
-    """A view's pixels, float32 RGB `[H, W, 3]` in [0, 1], composited on white."""
-    raw = read_image_file(path)
-    return to_rgb(raw[..., None] if raw.ndim == 2 else raw, str(path))
-
-
 def _load_embedded(folder: Path, resolution: int | None) -> Scene:
     images, poses, focal = embedded_scene.render_views(resolution or 64)
-    return Scene(images, poses, focal, near=2.0, far=6.0, scale=1.5, background=1.0,
-                 test_views=embedded_scene.TEST_VIEWS)
+    return Scene(images, poses, focal, near=2.0, far=6.0, scale=1.5, test_views=embedded_scene.TEST_VIEWS)
 
 
 # --- Lego (npz layout of the shared data folder) -------------------------------------
@@ -133,14 +126,15 @@ def load_lego_npz(path: Path) -> Scene:
         poses, focal = archive["poses"].astype(np.float32), float(archive["focal"])
         near, far = float(archive["near"]), float(archive["far"])
     return Scene(torch.from_numpy(images), torch.from_numpy(poses), focal, near, far, scale=1.5,
-                 background=1.0, test_views=_holdout(len(images)), source=LEGO_SCENE)
+                 test_views=_holdout(len(images)), source=LEGO_SCENE)
 
 
 # --- Blender / NeRF-synthetic --------------------------------------------------------
 
 def _read_transforms(folder: Path, split: str) -> tuple[list[np.ndarray], list[np.ndarray], float]:
     meta = json.loads((folder / f"transforms_{split}.json").read_text())
-    images = [_read_view(folder / (frame["file_path"] + ".png")) for frame in meta["frames"]]
+    paths = [folder / (frame["file_path"] + ".png") for frame in meta["frames"]]
+    images = [to_rgb(read_image_file(path), str(path)) for path in paths]
     poses = [np.asarray(frame["transform_matrix"], np.float32) for frame in meta["frames"]]
     return images, poses, float(meta["camera_angle_x"])
 
@@ -160,7 +154,7 @@ def _load_blender(folder: Path) -> Scene:
     width = images[0].shape[1]
     focal = 0.5 * width / np.tan(0.5 * angle)
     return Scene(torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack(poses)), float(focal),
-                 near=2.0, far=6.0, scale=1.5, background=1.0, test_views=test_views)
+                 near=2.0, far=6.0, scale=1.5, test_views=test_views)
 
 
 # --- LLFF ----------------------------------------------------------------------------
@@ -176,7 +170,7 @@ def _load_llff(folder: Path) -> Scene:
     paths = sorted(p for p in (folder / "images").iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
     if len(paths) != len(table):
         raise ValueError(f"{folder}: {len(table)} poses in poses_bounds.npy but {len(paths)} images in images/")
-    images = np.stack([_read_view(p) for p in paths])
+    images = np.stack([to_rgb(read_image_file(path), str(path)) for path in paths])
     width, focal = matrices[0, 1:, 4]
     down, right, back, centre = (matrices[:, :, i] for i in range(4))
     poses = np.zeros((len(table), 4, 4), np.float32)
@@ -185,8 +179,7 @@ def _load_llff(folder: Path) -> Scene:
     poses[:, 3, 3] = 1.0
     far = float(bounds.max())
     return Scene(torch.from_numpy(images), torch.from_numpy(poses), float(focal * images.shape[2] / width),
-                 near=0.9 * float(bounds.min()), far=far, scale=far, background=1.0,
-                 test_views=_holdout(len(images)))
+                 near=0.9 * float(bounds.min()), far=far, scale=far, test_views=_holdout(len(images)))
 
 
 # --- the registry ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ import hashlib
 import os
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Callable
 
@@ -48,7 +48,8 @@ class DataSource:
     """A named piece of data. `load(folder, resolution)` returns the kind's raw data from the
     data `folder` (`resolution` only lets a source with several files pick one; the kind's
     loader resizes). `files` are paths in the data folder, any of which holds it (none: it
-    is embedded); `remotes` are what `make data` fetches for it."""
+    is embedded); `remotes` are what `make data` fetches for it; `path` is the user's own
+    file or folder (None for a registered source)."""
 
     name: str
     kind: str  # "image", "mesh" or "scene"
@@ -57,6 +58,7 @@ class DataSource:
     paper: bool = False
     remotes: tuple[Remote, ...] = ()
     files: tuple[str, ...] = ()
+    path: Path | None = None
 
 
 SOURCES: dict[str, DataSource] = {}
@@ -97,7 +99,7 @@ def user_source(name: str, kind: str, read: Callable[[Path], object], path: Path
                                     f"name ({catalogue(kind)})")
         return read(path)
 
-    return DataSource(name, kind, load, f"user-supplied {kind} `{name}`")
+    return DataSource(name, kind, load, f"user-supplied {kind} `{name}`", path=path)
 
 
 def names(kind: str) -> list[str]:
@@ -127,18 +129,16 @@ def default_source(kind: str, folder: Path | None = None) -> str:
 
 
 def sha256(path: Path) -> str:
-    """The file's sha256 (hex), computed once per path, size and modification time."""
+    """The file's sha256 (hex), computed once per path, size and modification time (a
+    folder of many files is hashed once, not once per cache key)."""
     stat = path.stat()
     return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
 
 
-@lru_cache(maxsize=256)
+@cache
 def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def modified_files(source: DataSource, folder: Path) -> list[str]:
