@@ -193,15 +193,14 @@ def summarize(trace: dict) -> dict:
     the largest effective step `lr/(sqrt(D̂)+ε)` it used over all matrices (NaN without
     curvature); then the median move over the later steps, and the first and last
     whole-image PSNR (dB)."""
-    ratios = trace["update_ratio"]
-    moved = np.flatnonzero(ratios.max(axis=1) > 0)
-    first = int(moved[0]) if len(moved) else 0
-    worst = int(np.argmax(ratios[first])) if len(ratios) else 0
-    smallest_scale = trace["scale_quantiles"][first, :, 0] if len(ratios) else np.array([math.nan])
+    ratios = trace["update_ratio"]  # [S, L]
+    first = int(np.argmax(ratios.max(axis=1) > 0))  # the first step that moved (0 when none did)
+    worst = int(np.argmax(ratios[first]))
+    smallest_scale = trace["scale_quantiles"][first, :, 0]
     later = ratios[first + 1 :]
     return {
         "first_move_step": first + 1,
-        "first_move_ratio": float(ratios[first, worst]) if len(ratios) else math.nan,
+        "first_move_ratio": float(ratios[first, worst]),
         "first_move_layer": trace["layers"][worst],
         "first_move_max_effective_step": float(np.max(effective_step(trace["lr"], trace["eps"], smallest_scale))),
         "later_median_ratio": float(np.median(later)) if len(later) else math.nan,
@@ -214,7 +213,7 @@ def summarize(trace: dict) -> dict:
 def plot_trace(trace: dict, title: str = "") -> plt.Figure:
     """Four panels against the step: mini-batch loss with whole-image MSE; ‖Δθ‖/‖θ‖ per
     weight matrix; the median effective step per matrix with its 10–90 % band; ‖θ‖."""
-    figure, axes = plt.subplots(1, 4, figsize=(16, 3.4))
+    figure, axes = plt.subplots(1, 4, figsize=(16, 3.4), layout="tight")
     step = trace["step"][: len(trace["update_ratio"])]
     axes[0].semilogy(trace["step"], trace["loss"], lw=0.8, label="mini-batch loss")
     axes[0].semilogy(trace["eval_step"], trace["mse"], "o-", ms=3, label="whole-image MSE")
@@ -232,20 +231,17 @@ def plot_trace(trace: dict, title: str = "") -> plt.Figure:
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("step")
     figure.suptitle(title)
-    figure.tight_layout()
     return figure
 
 
 def plot_psnr(traces: dict[str, dict], title: str = "") -> plt.Figure:
     """Whole-image PSNR (dB) against the step for several labelled traces."""
-    figure, ax = plt.subplots(figsize=(5, 3.4))
+    figure, ax = plt.subplots(figsize=(5, 3.4), layout="tight")
     for label, trace in traces.items():
         ax.plot(trace["eval_step"], trace["psnr"], "o-", ms=3, label=label)
-    ax.set_xlabel("step")
-    ax.set_ylabel("PSNR (dB)")
+    ax.set(xlabel="step", ylabel="PSNR (dB)")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
-    figure.tight_layout()
     return figure
 
 

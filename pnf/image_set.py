@@ -78,10 +78,8 @@ def run_study(profile: str, settings: StudySettings) -> list[Result]:
 
 def psnr_at(result: Result, epoch: int) -> float:
     """Whole-image PSNR at `epoch`; -inf when the run diverged before it."""
-    if result.status != "ok":
-        done = result.history.get("eval_epoch", [])
-        if epoch not in done:
-            return -np.inf
+    if result.status != "ok" and epoch not in result.history.get("eval_epoch", []):
+        return -np.inf
     return result.at_epoch("psnr", epoch)
 
 
