@@ -88,17 +88,14 @@ def make_configs(args: argparse.Namespace) -> list:
     if args.compare and (len(optimizers) < 2 or len(set(optimizers)) < len(optimizers)):
         raise ConfigError(f"--compare {args.compare!r}: give two or more different optimizers separated by "
                           "commas, e.g. esgd,adam")
-    for option in ("epochs", "resolution", "batch_size"):
-        if getattr(args, option) is not None:
-            check_int(f"--{option.replace('_', '-')}", getattr(args, option), 1)
+    given = {option: getattr(args, option) for option in ("epochs", "resolution", "batch_size")}
+    given = {option: check_int(f"--{option.replace('_', '-')}", value, 1)
+             for option, value in given.items() if value is not None}
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {args.out!r} is a file; give a folder (it is created if missing)")
     task = get_task(args.task)
-    settings = task.settings_for(args.profile)
-    settings = replace(settings, epochs=args.epochs or settings.epochs, snapshot_epoch=None,
-                       resolution=args.resolution or settings.resolution,
-                       batch_size=args.batch_size or settings.batch_size, seeds=1)
+    settings = replace(task.settings_for(args.profile), snapshot_epoch=None, seeds=1, **given)
     return [replace(config, seed=args.seed) for config in task.configs(settings, args.input, [args.field], optimizers)]
 
 
@@ -129,15 +126,14 @@ def write_reconstruction(result: Result, kind: str, out: Path) -> Path | None:
     if result.status != "ok":
         return None
     array = result.snapshots[result.config.epochs]
+    path = out / f"reconstruction_{result.config.optimizer}.{'ply' if kind == 'mesh' else 'png'}"
     if kind != "mesh":
-        path = out / f"reconstruction_{result.config.optimizer}.png"
         PILImage.fromarray(np.round(array * 255).astype(np.uint8)).save(path)
         return path
     try:
         mesh = reconstruct(array)
     except ValueError:  # the probability never crosses 1/2
         return None
-    path = out / f"reconstruction_{result.config.optimizer}.ply"
     mesh.export(path)
     return path
 
