@@ -39,16 +39,8 @@ class AdaHessian(ESGD):
 
     state_key = "adahessian"
 
-    def __init__(
-        self,
-        params,
-        lr: float = 0.15,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-4,
-        weight_decay: float = 0.0,
-        curvature: str = "equilibration",
-        seed: int = 0,
-    ):
+    def __init__(self, params, lr: float = 0.15, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-4,
+                 weight_decay: float = 0.0, curvature: str = "equilibration", seed: int = 0):
         check(("curvature", curvature, ("equilibration", "jacobi")))
         super().__init__(params, lr, betas, eps, weight_decay, update_d_every=1, d_warmup=1, seed=seed)
         self.curvature = curvature

@@ -4,8 +4,8 @@ import torch
 
 from pnf.optim.registry import OptimizerSpec, register
 
-ADAM = register("adam", OptimizerSpec(torch.optim.Adam, {"lr": 1e-4, "weight_decay": 1e-8}, {"relu": {"lr": 1e-3}},
-                                      label="Adam"))
+ADAM = register("adam", OptimizerSpec(torch.optim.Adam, {"lr": 1e-4, "weight_decay": 1e-8},
+                                      {"relu": {"lr": 1e-3}}, label="Adam"))
 register("sgd", OptimizerSpec(torch.optim.SGD, {"lr": 1.0}, label="SGD"))
 
 

@@ -53,21 +53,13 @@ class ESGD(CurvatureOptimizer):
     state_key = "esgd"
     counter_names = ("steps", "refreshes", "steps_since_refresh")
 
-    def __init__(
-        self,
-        params,
-        lr: float = 0.15,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-4,
-        weight_decay: float = 0.0,
-        update_d_every: int = 100,
-        d_warmup: int = 50,
-        bias_correction: str = "steps",
-        seed: int = 0,
-    ):
+    def __init__(self, params, lr: float = 0.15, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-4,
+                 weight_decay: float = 0.0, update_d_every: int = 100, d_warmup: int = 50,
+                 bias_correction: str = "steps", seed: int = 0):
         check(("learning rate", lr, "must be >= 0"), ("betas", betas, "each must lie in [0, 1)"),
               ("eps", eps, "must be >= 0"), ("weight_decay", weight_decay, "must be >= 0"),
-              ("update_d_every", update_d_every, "a positive integer"), ("d_warmup", d_warmup, "a positive integer"),
+              ("update_d_every", update_d_every, "a positive integer"),
+              ("d_warmup", d_warmup, "a positive integer"),
               ("bias_correction", bias_correction, ("steps", "refreshes")))
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
         super().__init__(params, defaults, seed)
@@ -78,7 +70,7 @@ class ESGD(CurvatureOptimizer):
         self.refreshes = 0  # curvature refreshes, k with the consistent correction
         self.steps_since_refresh = 0
 
-    def curvature_due(self) -> bool:
+    def should_create_graph(self) -> bool:
         """Whether the next step refreshes the curvature estimate (and needs the graph)."""
         return self.steps < self.d_warmup or self.steps_since_refresh >= self.update_d_every
 

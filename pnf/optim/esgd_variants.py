@@ -36,7 +36,7 @@ class PrimedESGD(ESGD):
         super().__init__(params, **esgd_options)
         self.prime_steps = prime_steps
 
-    def curvature_due(self) -> bool:
+    def should_create_graph(self) -> bool:
         """Every priming step and every warm-up step refreshes, then every `update_d_every`."""
         return self.steps < self.prime_steps + self.d_warmup or self.steps_since_refresh >= self.update_d_every
 

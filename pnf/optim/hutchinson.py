@@ -7,7 +7,7 @@ For a Rademacher vector v (entries ±1) and the Hessian H of the mini-batch loss
 
 `CurvatureOptimizer` is the base of optimizers that need `Hv`: it owns the seeded
 generator of the vectors (saved in `state_dict`), the ways to drive it and their error
-messages. A subclass says when the curvature is due (`curvature_due`) and what to do
+messages. A subclass says when the curvature is due (`should_create_graph`) and what to do
 with the gradients and products (`update`). At a curvature step the backward pass must
 keep its graph; `optimizer.should_create_graph()` says whether the next step is one.
 Three ways to drive it give the same trajectory:
@@ -80,7 +80,7 @@ def takes_create_graph(closure) -> bool:
 class CurvatureOptimizer(torch.optim.Optimizer):
     """Base of optimizers that use Hessian-vector products with Rademacher vectors.
 
-    Subclasses implement `curvature_due() -> bool` and
+    Subclasses implement `should_create_graph() -> bool` and
     `update(params, products, vectors)` (products and vectors are None when no
     curvature was computed this step), and name their step counters (attributes) in
     `counter_names`. `state_key` names the entry of `state_dict` that holds the
@@ -96,23 +96,20 @@ class CurvatureOptimizer(torch.optim.Optimizer):
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
 
-    def curvature_due(self) -> bool:
-        raise NotImplementedError
-
     def update(self, params, products, vectors) -> None:
         raise NotImplementedError
 
     def should_create_graph(self) -> bool:
         """Whether the next step computes curvature, so that its backward must be
         `loss.backward(create_graph=True)`. Asking does not change the optimizer."""
-        return self.curvature_due()
+        raise NotImplementedError
 
     @torch.no_grad()
     def step(self, closure=None):
         """One step from the gradients in `p.grad` (no closure) or from a closure that
         recomputes the loss and its gradients and returns the loss: `closure()` (which
         asks `should_create_graph()`) or `closure(create_graph: bool)`."""
-        refresh, name = self.curvature_due(), type(self).__name__
+        refresh, name = self.should_create_graph(), type(self).__name__
         if closure is None:
             style, evaluate = "no closure", lambda: None
         elif takes_create_graph(closure):

@@ -61,17 +61,8 @@ class KFACAdam(torch.optim.Adam):
         update_freq: steps between refreshes of the factors (paper: 100).
     """
 
-    def __init__(
-        self,
-        params,
-        model: nn.Module,
-        lr: float = 1e-4,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        damping: float = 0.1,
-        update_freq: int = 100,
-    ):
+    def __init__(self, params, model: nn.Module, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, damping: float = 0.1, update_freq: int = 100):
         check(("damping", damping, "must be > 0"), ("update_freq", update_freq, "a positive integer"))
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
         self.damping = damping

@@ -59,20 +59,10 @@ class MuonAdamW(torch.optim.Optimizer):
             field's Adam preset lr, (0.9, 0.999), 1e-8, 0).
     """
 
-    def __init__(
-        self,
-        params,
-        model: nn.Module,
-        lr: float = 0.02,
-        momentum: float = 0.95,
-        nesterov: bool = True,
-        ns_steps: int = 5,
-        weight_decay: float = 0.0,
-        adamw_lr: float = 1e-4,
-        adamw_betas: tuple[float, float] = (0.9, 0.999),
-        adamw_eps: float = 1e-8,
-        adamw_weight_decay: float = 0.0,
-    ):
+    def __init__(self, params, model: nn.Module, lr: float = 0.02, momentum: float = 0.95,
+                 nesterov: bool = True, ns_steps: int = 5, weight_decay: float = 0.0, adamw_lr: float = 1e-4,
+                 adamw_betas: tuple[float, float] = (0.9, 0.999), adamw_eps: float = 1e-8,
+                 adamw_weight_decay: float = 0.0):
         check(("momentum", momentum, "must lie in [0, 1)"), ("ns_steps", ns_steps, "an integer in [1, 100)"))
         groups = as_groups(params)
         hidden = {id(weight) for weight in hidden_weights(model)}
@@ -119,7 +109,8 @@ class MuonAdamW(torch.optim.Optimizer):
 
 ADAMW_RATE, PER_ACTIVATION = adam_rates("adamw_lr")
 register("muon", OptimizerSpec(
-    MuonAdamW, {"lr": 0.02, "momentum": 0.95, **ADAMW_RATE}, PER_ACTIVATION, label="Muon (+AdamW)", needs_model=True,
+    MuonAdamW, {"lr": 0.02, "momentum": 0.95, **ADAMW_RATE}, PER_ACTIVATION, label="Muon (+AdamW)",
+    needs_model=True,
     source="Keller Jordan's Muon README (lr 0.02, momentum 0.95, Nesterov, 5 Newton-Schulz steps; "
            "weight decay 0 for fields); AdamW part at the paper's Adam preset",
 ))

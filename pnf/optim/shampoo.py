@@ -23,16 +23,9 @@ from pnf.optim.registry import OptimizerSpec, check, register
 class Shampoo(ScalableShampoo):
     """Shampoo with the paper code's settings; `lr` 0.1 and `momentum` 0.9 (Nesterov)."""
 
-    def __init__(
-        self,
-        params,
-        lr: float = 0.1,
-        momentum: float = 0.9,
-        block_size: int = 128,
-        preconditioning_compute_steps: int = 1,
-        diagonal_eps: float = 1e-6,
-        matrix_eps: float = 1e-12,
-    ):
+    def __init__(self, params, lr: float = 0.1, momentum: float = 0.9, block_size: int = 128,
+                 preconditioning_compute_steps: int = 1, diagonal_eps: float = 1e-6,
+                 matrix_eps: float = 1e-12):
         check(("learning rate", lr, "must be >= 0"), ("momentum", momentum, "must lie in [0, 1)"))
         super().__init__(
             params, lr=lr, betas=(momentum, 0.0), start_preconditioning_step=1,

@@ -32,15 +32,8 @@ class SOAP(pytorch_optimizer.SOAP):
         precondition_frequency: steps between refreshes of the eigenbasis.
     """
 
-    def __init__(
-        self,
-        params,
-        lr: float = 1e-4,
-        betas: tuple[float, float] = (0.95, 0.95),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        precondition_frequency: int = 10,
-    ):
+    def __init__(self, params, lr: float = 1e-4, betas: tuple[float, float] = (0.95, 0.95), eps: float = 1e-8,
+                 weight_decay: float = 0.0, precondition_frequency: int = 10):
         check(("learning rate", lr, "must be >= 0"), ("betas", betas, "each must lie in [0, 1)"),
               ("eps", eps, "must be >= 0"), ("weight_decay", weight_decay, "must be >= 0"),
               ("precondition_frequency", precondition_frequency, "a positive integer"))

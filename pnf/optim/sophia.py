@@ -45,26 +45,18 @@ class SophiaH(CurvatureOptimizer):
     state_key = "sophia"
     counter_names = ("steps",)
 
-    def __init__(
-        self,
-        params,
-        lr: float = 0.06,
-        betas: tuple[float, float] = (0.96, 0.99),
-        p: float = 0.01,
-        eps: float = 1e-12,
-        weight_decay: float = 0.0,
-        update_period: int = 10,
-        seed: int = 0,
-    ):
+    def __init__(self, params, lr: float = 0.06, betas: tuple[float, float] = (0.96, 0.99), p: float = 0.01,
+                 eps: float = 1e-12, weight_decay: float = 0.0, update_period: int = 10, seed: int = 0):
         check(("learning rate", lr, "must be >= 0"), ("betas", betas, "each must lie in [0, 1)"),
               ("p (clipping bound)", p, "must be > 0"), ("eps", eps, "must be > 0"),
-              ("weight_decay", weight_decay, "must be >= 0"), ("update_period", update_period, "a positive integer"))
+              ("weight_decay", weight_decay, "must be >= 0"),
+              ("update_period", update_period, "a positive integer"))
         defaults = dict(lr=lr, betas=betas, p=p, eps=eps, weight_decay=weight_decay)
         super().__init__(params, defaults, seed)
         self.update_period = int(update_period)
         self.steps = 0
 
-    def curvature_due(self) -> bool:
+    def should_create_graph(self) -> bool:
         """Whether the next step estimates the curvature (and needs the graph)."""
         return self.steps % self.update_period == 0
 
