@@ -90,12 +90,12 @@ def run_one(args) -> int:
     config = replace(template, seed=args.seed, epochs=epochs, optimizer_options=dict(args.option),
                      snapshot_epochs=tuple(e for e in template.snapshot_epochs if e <= epochs))
     result = run(config)
-    metric = sorted(result.history.get("metrics", {}))
-    summary = {name: result.final(name) for name in metric} if result.status == "ok" else {}
+    ok = result.status == "ok"
+    summary = {name: result.final(name) for name in sorted(result.history["metrics"])} if ok else {}
     print(json.dumps({"config": config.label, "key": config.key(), "status": result.status,
                       "diverged_step": result.diverged_step, "final": summary,
                       "seconds": round(result.seconds, 2)}))
-    return 0 if result.status == "ok" else 1
+    return 0 if ok else 1
 
 
 def run_sweep(args) -> int:
@@ -122,12 +122,11 @@ def show_cache(args) -> int:
         age_h = (time.time() - path.stat().st_mtime) / 3600
         try:
             record = read_record(path.parent)
+            label = "{task}/{activation}/{optimizer}/seed{seed} epochs={epochs}".format(**record["config"])
+            what = f"{record['status']:8s} {label}"
         except CorruptEntry as corrupt:
-            print(f"{path.parent.name}  {size / 1e6:7.2f} MB  {age_h:7.1f} h  CORRUPT  {corrupt}")
-            continue
-        c = record["config"]
-        print(f"{path.parent.name}  {size / 1e6:7.2f} MB  {age_h:7.1f} h  {record['status']:8s} "
-              f"{c['task']}/{c['activation']}/{c['optimizer']}/seed{c['seed']} epochs={c['epochs']}")
+            what = f"CORRUPT  {corrupt}"
+        print(f"{path.parent.name}  {size / 1e6:7.2f} MB  {age_h:7.1f} h  {what}")
     print(f"{len(entries)} runs, {total / 1e6:.1f} MB in {folder}")
     return 0
 

@@ -28,9 +28,7 @@ def seeded_generator(seed: int, device: torch.device) -> torch.Generator:
     """Seed torch's global generator (model initialisation) and return a private one
     on `device` for everything drawn during training (batch order, samples)."""
     torch.manual_seed(seed)
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed)
-    return generator
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 def describe(device: torch.device) -> str:

@@ -62,11 +62,9 @@ class Result:
 
     def at_epoch(self, name: str, epoch: int) -> float:
         """Metric `name` at `epoch` (which must have been evaluated)."""
-        epochs, values = self.metric(name)
-        matches = np.nonzero(epochs == epoch)[0]
-        if len(matches) == 0:
+        if epoch not in self.history["eval_epoch"]:
             raise KeyError(f"{self.config.label}: {name} was not evaluated at epoch {epoch}")
-        return float(values[matches[0]])
+        return float(self.history["metrics"][name][self.history["eval_epoch"].index(epoch)])
 
     def final(self, name: str) -> float:
         return float(self.metric(name)[1][-1])
