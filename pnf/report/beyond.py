@@ -23,6 +23,7 @@ from pnf.image_set import DIV2K, FIELDS, PHOTOS, available
 from pnf.optim import OPTIMIZERS
 from pnf.profiles import check_profile
 from pnf.report.plots import OPTIMIZER_COLOR
+from pnf.report.stats import finished
 from pnf.report.text import label, markdown_table
 from pnf.runs import Result
 from pnf.tasks.image import PAPER, ImageSettings
@@ -109,6 +110,12 @@ def base_config(settings: BeyondSettings, activation: str, optimizer: str, image
                      epochs=s.epochs, batch_size=s.batch_size, eval_every=s.eval_every)
 
 
+def run_groups(groups: dict) -> dict:
+    """`run_all` over every group's configs in one batch; each group's results, in order."""
+    ran = iter(run_all([config for configs in groups.values() for config in configs]))
+    return {key: [next(ran) for _ in configs] for key, configs in groups.items()}
+
+
 def run_protocol(settings: BeyondSettings) -> Protocol:
     """Sweeps, presets and weight-scaled runs in one batch of `run_all`, then the picked rates."""
     images, seeds = available(settings.images), list(range(settings.training.seeds))
@@ -125,19 +132,14 @@ def run_protocol(settings: BeyondSettings) -> Protocol:
                 sweeps[activation, optimizer] = sweep_configs(
                     replace(base, data=settings.tuning_image, eval_every=settings.training.epochs),
                     settings.rates, settings.span)
-    ran = iter(run_all([c for group in (*evaluations.values(), *sweeps.values()) for c in group]))
-    protocol = Protocol(settings)
-    for (activation, row), configs in evaluations.items():
-        protocol.runs.setdefault(activation, {})[row] = [next(ran) for _ in configs]
-    for key, configs in sweeps.items():
-        protocol.sweeps[key] = [next(ran) for _ in configs]
-        finished = any(r.status == "ok" for r in protocol.sweeps[key])
-        protocol.picked[key] = best_lr(protocol.sweeps[key]) if finished else None
+    ran = run_groups({**evaluations, **sweeps})
+    protocol = Protocol(settings, sweeps={key: ran[key] for key in sweeps})
+    protocol.picked = {key: best_lr(runs) if finished(runs) else None for key, runs in protocol.sweeps.items()}
     tuned = {(a, Row(o, "tuned")): evaluation_configs(base_config(settings, a, o, images[0]), lr, images, seeds)
              for (a, o), lr in protocol.picked.items() if lr is not None}
-    ran = iter(run_all([c for configs in tuned.values() for c in configs]))
-    for (activation, row), configs in tuned.items():
-        protocol.runs[activation][row] = [next(ran) for _ in configs]
+    ran |= run_groups(tuned)
+    for activation, row in [*evaluations, *tuned]:
+        protocol.runs.setdefault(activation, {})[row] = ran[activation, row]
     return protocol
 
 
@@ -161,12 +163,6 @@ def elapsed(result: Result) -> np.ndarray:
     return total[np.asarray(result.history["eval_epoch"])]
 
 
-def time_to(result: Result, db: float) -> float:
-    """Training seconds until the first evaluation at or above `db` dB; inf if none."""
-    reached = np.nonzero(result.metric("psnr")[1] >= db)[0]
-    return float(elapsed(result)[reached[0]]) if result.status == "ok" and len(reached) else math.inf
-
-
 def psnr_by(result: Result, seconds: float) -> float:
     """PSNR at the last evaluation within `seconds` of training; -inf if it diverged."""
     if result.status != "ok":
@@ -181,13 +177,15 @@ def final_psnr(runs: list[Result]) -> float:
 
 
 def seconds_per_step(runs: list[Result]) -> float:
-    done = [r for r in runs if r.status == "ok"]
+    done = finished(runs)
     return float(np.mean([r.seconds / r.history["steps"] for r in done])) if done else math.nan
 
 
 def mean_time_to(runs: list[Result], db: float) -> tuple[float, int]:
-    """(mean seconds to `db` over the runs that reached it, how many did)."""
-    times = [t for t in (time_to(r, db) for r in runs) if math.isfinite(t)]
+    """(mean training seconds until the first evaluation at or above `db` dB over the runs
+    that reached it, how many did)."""
+    reached = [np.nonzero(r.metric("psnr")[1] >= db)[0] for r in finished(runs)]
+    times = [float(elapsed(r)[first[0]]) for r, first in zip(finished(runs), reached) if len(first)]
     return (float(np.mean(times)) if times else math.inf), len(times)
 
 
@@ -240,7 +238,7 @@ def curves(protocol: Protocol, activation: str):
     """PSNR against epoch and against training seconds, the mean of each row's runs."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.4), sharey=True)
     for row, runs in protocol.runs[activation].items():
-        done = [r for r in runs if r.status == "ok"]
+        done = finished(runs)
         if not done:
             axes[0].plot([], [], ":", color=OPTIMIZER_COLOR[row.optimizer], label=f"{row.label}: diverged")
             continue

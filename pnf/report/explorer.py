@@ -19,6 +19,7 @@ from pnf.device import default_device
 from pnf.fields import ACTIVATIONS
 from pnf.optim import OPTIMIZERS
 from pnf.executors import run_all
+from pnf.report.plots import show
 from pnf.runs import Result
 from pnf.tasks import TASKS, get_task, make_task
 
@@ -72,20 +73,14 @@ def plot(results: list[Result], epoch: int, target: np.ndarray, metric: str, log
 
 
 def _run_label(result: Result) -> str:
-    config = result.config
-    lr = config.optimizer_options.get("lr")
-    suffix = f" lr {lr:.3g}" if lr is not None else ""
-    status = "" if result.status == "ok" else f" (diverged at step {result.diverged_step})"
-    return f"{OPTIMIZERS[config.optimizer].label}{suffix}{status}"
+    lr = result.config.optimizer_options.get("lr")
+    return (OPTIMIZERS[result.config.optimizer].label + (f" lr {lr:.3g}" if lr is not None else "")
+            + ("" if result.status == "ok" else f" (diverged at step {result.diverged_step})"))
 
 
 def _show(ax, image: np.ndarray, title: str) -> None:
     """An image `[H, W, 3]` (or a 2D array), or the middle slice of a 3D grid."""
-    if image.ndim == 3 and image.shape[-1] != 3:
-        image = image[image.shape[0] // 2]
-    ax.imshow(np.clip(image, 0, 1), cmap=None if image.ndim == 3 else "magma")
-    ax.set_title(title, fontsize="small")
-    ax.axis("off")
+    show(ax, image[image.shape[0] // 2] if image.ndim == 3 and image.shape[-1] != 3 else image, title, fontsize="small")
 
 
 def render(profile: str, task: str, activation: str, optimizers: list[str], lr_scale: float, epoch: int,

@@ -27,20 +27,13 @@ def plot_curves(ax, results, metric: str, log: bool = True, ylabel: str | None =
     (× `steps_per_epoch`); `train_loss` is the mean loss of each epoch. A diverged run
     gets a dotted legend entry with its step."""
     for (activation, optimizer), runs in group_by_setting(results).items():
-        if metric == "train_loss":
-            done = [r for r in runs if r.status == "ok"]
-            epochs = np.asarray(done[0].history["epoch"]) if done else np.array([])
-            curves = np.array([r.history["train_loss"] for r in done])
-            mean, low, high = (curves.mean(0), curves.min(0), curves.max(0)) if done else (epochs,) * 3
-        else:
-            epochs, mean, low, high = seed_band(runs, metric)
+        epochs, mean, low, high = seed_band(runs, metric)
         ax.plot(epochs * steps_per_epoch, mean, label=label(activation, optimizer), **style(activation, optimizer))
         if len(runs) > 1 and len(epochs):
             ax.fill_between(epochs * steps_per_epoch, low, high, alpha=0.25, color=OPTIMIZER_COLOR[optimizer])
-        for run in runs:
-            if run.status == "diverged":
-                ax.plot([], [], ":", color=OPTIMIZER_COLOR[optimizer],
-                        label=f"{label(activation, optimizer)} diverged at step {run.diverged_step}")
+        for run in (r for r in runs if r.status == "diverged"):
+            ax.plot([], [], ":", color=OPTIMIZER_COLOR[optimizer],
+                    label=f"{label(activation, optimizer)} diverged at step {run.diverged_step}")
     ax.set(yscale="log" if log else "linear", xlabel=xlabel, ylabel=ylabel or metric)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
@@ -57,13 +50,18 @@ def curves_per_field(results, metric: str, ylabel: str, log: bool = True, ylim=N
     return fig
 
 
+def show(ax, image: np.ndarray, title: str, **title_options) -> None:
+    """An image `[H, W, 3]` (or a map `[H, W]`, in magma) on `ax`, titled, without axes."""
+    ax.imshow(np.clip(image, 0, 1), cmap=None if image.ndim == 3 else "magma")
+    ax.set_title(title, **title_options)
+    ax.axis("off")
+
+
 def show_images(images: list[np.ndarray], titles: list[str], size: float = 4.5):
-    """Images `[H, W, 3]` (or maps `[H, W]`, in magma) side by side, titled."""
+    """Images (see `show`) side by side, titled."""
     fig, axes = plt.subplots(1, len(images), figsize=(size * len(images), size), squeeze=False)
     for ax, image, title in zip(axes[0], images, titles):
-        ax.imshow(np.clip(image, 0, 1), cmap=None if image.ndim == 3 else "magma")
-        ax.set_title(title)
-        ax.axis("off")
+        show(ax, image, title)
     fig.tight_layout()
     return fig
 

@@ -72,6 +72,11 @@ def _name(setting: str) -> str:
     return OPTIMIZERS[setting].label if setting in OPTIMIZERS else setting
 
 
+def _rival(winner: str) -> str:
+    """The other of ESGD and Adam."""
+    return "adam" if winner == "esgd" else "esgd"
+
+
 def _versus(values: dict, better: str, worse: str, unit: str = "") -> str:
     """"(paper 29.36 vs 26.61 dB)": the paper's `values` of `better` and `worse`."""
     return f"(paper {values[better]:g} vs {values[worse]:g}{unit})"
@@ -80,21 +85,18 @@ def _versus(values: dict, better: str, worse: str, unit: str = "") -> str:
 def _image_mse_claim(activation: str) -> Claim:
     reference = paper.IMAGE_FINAL_MSE
     winner = reference["winner"][activation]
-    loser = "adam" if winner == "esgd" else "esgd"
     return Claim(
         id=f"image-{activation}-final-mse", figure="README plots", report="image_convergence",
-        statement=f"{activation}: {_name(winner)} ends below {_name(loser)} in MSE (epoch {reference['epoch']})",
-        better=winner, worse=loser, higher_is_better=False, unit="MSE", source=reference["source"],
+        statement=f"{activation}: {_name(winner)} ends below {_name(_rival(winner))} in MSE (epoch {reference['epoch']})",
+        better=winner, worse=_rival(winner), higher_is_better=False, unit="MSE", source=reference["source"],
         paper={o: reference["values"][activation, o] for o in ("adam", "esgd")}, tolerance=2.0, tolerance_is_factor=True,
-        at=reference["epoch"], margin=1.2, margin_is_factor=True,
-    )
+        at=reference["epoch"], margin=1.2, margin_is_factor=True)
 
 
 def _occupancy_claim(activation: str, name: str) -> Claim:
     reference = paper.FIG1_OCCUPANCY_IOU
     values = {o: reference["values"][activation, o] for o in ("esgd", "adam")}
-    winner = reference["winner"][activation]
-    loser = "adam" if winner == "esgd" else "esgd"
+    winner, loser = reference["winner"][activation], _rival(reference["winner"][activation])
     return Claim(
         id=f"fig1b-{activation}-iou", figure="Fig. 1b", report="occupancy_fig1b", better=winner, worse=loser,
         statement=f"occupancy, {name}: {_name(winner)} IoU above {_name(loser)}'s "
@@ -108,19 +110,16 @@ def _curvature_claim(activation: str) -> Claim:
         id=f"curvature-{activation}-equilibration", figure="theory", report="curvature",
         statement=f"{activation}: equilibration sqrt(diag H²) conditions the Hessian better than Jacobi |diag H|",
         better="equilibration", worse="jacobi", higher_is_better=False, source="secondary",
-        unit="max|λ| / median|λ| of the preconditioned exact Hessian", margin=1.1, margin_is_factor=True,
-    )
+        unit="max|λ| / median|λ| of the preconditioned exact Hessian", margin=1.1, margin_is_factor=True)
 
 
 def _study_claim(activation: str) -> Claim:
     winner = paper.WINNER[activation]
-    loser = "adam" if winner == "esgd" else "esgd"
     return Claim(
         id=f"study-{activation}-share", figure="image-set study", report="image_robustness",
-        statement=f"{activation}: {_name(winner)} ahead of {_name(loser)} on at least 90% of (image, seed) pairs",
-        better="holding", worse="pairs", higher_is_better=True, unit="pairs", source="ours (the paper's claim, "
-        "tested beyond its one image)", minimum_share=0.9,
-    )
+        statement=f"{activation}: {_name(winner)} ahead of {_name(_rival(winner))} on at least 90% of (image, seed) "
+                  "pairs", better="holding", worse="pairs", higher_is_better=True, unit="pairs",
+        source="ours (the paper's claim, tested beyond its one image)", minimum_share=0.9)
 
 
 CLAIMS: list[Claim] = [

@@ -7,8 +7,7 @@ import numpy as np
 from IPython.display import Markdown, display
 
 from pnf.hessian_spectra import EIGEN_FLOOR, PRECONDITIONERS
-from pnf.report.text import bullets, labels, markdown_table
-from pnf.fields import ACTIVATIONS
+from pnf.report.text import bullets, label, labels, markdown_table
 
 NAMES = {"identity": "none", "jacobi": "Jacobi", "equilibration": "equilibration", "adam": "Adam sqrt(v)",
          "esgd": "ESGD sqrt(D)"}
@@ -27,15 +26,15 @@ def _cell(values: dict, key: str) -> str:
 def show_tables(results: dict, train_steps: int) -> None:
     """The fields' sizes and losses, both condition-number tables and the Hv densities."""
     display(markdown_table(["field", "parameters", "patch MSE at init", f"after {train_steps} Adam steps"], [
-        [ACTIVATIONS[a].label, r.parameters, f"{r.initial_loss:.4f}", f"{r.trained_loss:.4f}"] for a, r in results.items()]))
+        [label(a), r.parameters, f"{r.initial_loss:.4f}", f"{r.trained_loss:.4f}"] for a, r in results.items()]))
     for key, title in MEASURES.items():
         display(Markdown(f"**{title}**; last column: the Gauss-Newton matrix G, unpreconditioned"))
         display(markdown_table(["field"] + [NAMES[p] for p in PRECONDITIONERS] + ["G"], [
-            [ACTIVATIONS[a].label] + [_cell(r.conditions["H"][p], key) for p in PRECONDITIONERS]
+            [label(a)] + [_cell(r.conditions["H"][p], key) for p in PRECONDITIONERS]
             + [_cell(r.conditions["G"]["identity"], key)] for a, r in results.items()]))
     display(Markdown("**Density of Hv** (Rademacher v, mean of 8): fraction of coordinates above 10⁻³ of the largest"))
     display(markdown_table(["field", "Hv density at init", "after training"], [
-        [ACTIVATIONS[a].label, f"{r.hv_density['init']:.3f}", f"{r.hv_density['trained']:.3f}"]
+        [label(a), f"{r.hv_density['init']:.3f}", f"{r.hv_density['trained']:.3f}"]
         for a, r in results.items()]))
 
 
@@ -47,7 +46,7 @@ def plot_spectra(results: dict):
             magnitudes = np.sort(np.abs(spectrum))[::-1]
             ax.plot(magnitudes / magnitudes[0], label=name)
         ax.axhline(EIGEN_FLOOR, color="grey", linestyle=":", label="floor")
-        ax.set(yscale="log", ylim=(1e-20, None), title=ACTIVATIONS[activation].label,  # below: exact null directions
+        ax.set(yscale="log", ylim=(1e-20, None), title=label(activation),  # below: exact null directions
                xlabel="eigenvalue index (by |λ|)")
     axes[0][0].set_ylabel("|λ| / max|λ|")
     axes[0][-1].legend()
@@ -61,11 +60,16 @@ def plot_adam_against_gauss_newton(results: dict):
     for ax, (activation, r) in zip(axes[0], results.items()):
         keep = (r.adam_v > 0) & (r.gn_diagonal > 0)
         ax.loglog(r.gn_diagonal[keep], r.adam_v[keep], ".", markersize=3, alpha=0.5)
-        ax.set(title=f"{ACTIVATIONS[activation].label}: log-corr {r.adam_gn_correlation:.2f}",
+        ax.set(title=f"{label(activation)}: log-corr {r.adam_gn_correlation:.2f}",
                xlabel="diag G (exact, whole patch)")
     axes[0][0].set_ylabel("Adam v")
     fig.tight_layout()
     return fig
+
+
+def _per_field(values: dict, form: str) -> str:
+    """"sine 0.12, ReLU(PE) 0.40": each field's label and its value in `form` ("{:.2f}")."""
+    return ", ".join(f"{label(a)} {form.format(v)}" for a, v in values.items())
 
 
 def findings(results: dict) -> Markdown:
@@ -76,37 +80,34 @@ def findings(results: dict) -> Markdown:
         better = [a for a in fields if kappa(results, a, "equilibration", key) < kappa(results, a, "jacobi", key)]
         notes.append(f"Equilibration gives a lower {name} than Jacobi for: {labels(better)}; not for: "
                      f"{labels([a for a in fields if a not in better])} (the paper claims it for every field).")
-    below = {name: [a for a in fields if test(a)] for name, test in [
-        ("helped", lambda a: kappa(results, a, "equilibration") < kappa(results, a, "identity")),
-        ("esgd", lambda a: kappa(results, a, "esgd") < 3 * kappa(results, a, "equilibration")),
-        ("adam", lambda a: kappa(results, a, "adam") > kappa(results, a, "esgd")),
-        ("floor", lambda a: kappa(results, a, "identity") > 0.1 / EIGEN_FLOOR)]}
-    notes += [f"Equilibration lowers κ below the unpreconditioned H for: {labels(below['helped'])}.",
-              f"ESGD's stochastic estimate conditions H within 3× of the exact equilibration for: {labels(below['esgd'])}.",
-              f"Adam's sqrt(v) leaves a higher κ than ESGD's sqrt(D) for: {labels(below['adam'])}."]
-    if below["floor"]:
-        notes.append(f"For {labels(below['floor'])} κ of H is within 10× of 1/floor: the smallest kept eigenvalues sit "
+    k = {a: {p: kappa(results, a, p) for p in PRECONDITIONERS} for a in fields}
+    notes += [f"Equilibration lowers κ below the unpreconditioned H for: "
+              f"{labels(a for a in fields if k[a]['equilibration'] < k[a]['identity'])}.",
+              f"ESGD's stochastic estimate conditions H within 3× of the exact equilibration for: "
+              f"{labels(a for a in fields if k[a]['esgd'] < 3 * k[a]['equilibration'])}.",
+              f"Adam's sqrt(v) leaves a higher κ than ESGD's sqrt(D) for: "
+              f"{labels(a for a in fields if k[a]['adam'] > k[a]['esgd'])}."]
+    floor = [a for a in fields if k[a]["identity"] > 0.1 / EIGEN_FLOOR]
+    if floor:
+        notes.append(f"For {labels(floor)} κ of H is within 10× of 1/floor: the smallest kept eigenvalues sit "
                      "at the floor, so κ there measures the null space more than the conditioning; read max/median.")
     gains = {a: kappa(results, a, "identity", "max_over_median") / kappa(results, a, "equilibration", "max_over_median")
              for a in fields}
     least = min(gains, key=gains.get)
-    notes.append("Equilibration's gain in max/median (none ÷ equilibration): " + ", ".join(
-        f"{ACTIVATIONS[a].label} {g:.0f}×" for a, g in gains.items()) + ". The paper's explanation (little for a "
-        f"diagonal preconditioner to do for ReLU(PE)) predicts the smallest gain for ReLU(PE); here it is for "
-        f"{ACTIVATIONS[least].label}" + (", as predicted." if least == "relu" else
-                                          ", so on this measure the explanation is not borne out."))
+    notes.append(f"Equilibration's gain in max/median (none ÷ equilibration): {_per_field(gains, '{:.0f}×')}. The "
+                 "paper's explanation (little for a diagonal preconditioner to do for ReLU(PE)) predicts the smallest "
+                 f"gain for ReLU(PE); here it is for {label(least)}"
+                 + (", as predicted." if least == "relu" else ", so on this measure the explanation is not borne out."))
     densities = {a: results[a].hv_density["trained"] for a in fields}
     sparsest = min(densities, key=densities.get)
-    notes.append(f"Hv after training is sparsest for {ACTIVATIONS[sparsest].label} ({densities[sparsest]:.2f}); " + (
+    notes.append(f"Hv after training is sparsest for {label(sparsest)} ({densities[sparsest]:.2f}); " + (
         "this agrees with the paper (sparse for ReLU(PE))" if sparsest == "relu" else "the paper says it should be "
-        "ReLU(PE)") + "; densities: " + ", ".join(f"{ACTIVATIONS[a].label} {d:.2f}" for a, d in densities.items())
-        + ". No field's Hv is exactly dense or exactly sparse: the difference is one of degree (dead ReLU units give "
-        "exactly zero rows).")
+        f"ReLU(PE)") + f"; densities: {_per_field(densities, '{:.2f}')}. No field's Hv is exactly dense or exactly "
+        "sparse: the difference is one of degree (dead ReLU units give exactly zero rows).")
     correlations = {a: results[a].adam_gn_correlation for a in fields}
-    notes.append("Log-scale correlation of Adam's v with diag G: " + ", ".join(
-        f"{ACTIVATIONS[a].label} {c:.2f}" for a, c in correlations.items()) + "; the paper's claim (v ≈ diag G) holds "
-        f"best for {ACTIVATIONS[max(correlations, key=correlations.get)].label} and worst for "
-        f"{ACTIVATIONS[min(correlations, key=correlations.get)].label}.")
+    notes.append(f"Log-scale correlation of Adam's v with diag G: {_per_field(correlations, '{:.2f}')}; the paper's "
+                 f"claim (v ≈ diag G) holds best for {label(max(correlations, key=correlations.get))} and worst for "
+                 f"{label(min(correlations, key=correlations.get))}.")
     return bullets(notes)
 
 

@@ -38,13 +38,21 @@ def value(result: Result, metric: str, epoch: int | None = None) -> float:
     return float(result.history[metric][index])
 
 
+def curve(result: Result, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs, values) of an evaluated `metric`, or of a per-epoch history entry
+    (`train_loss`, the mean loss of each epoch)."""
+    if metric in result.history["metrics"]:
+        return result.metric(metric)
+    return np.asarray(result.history["epoch"]), np.asarray(result.history[metric])
+
+
 def seed_band(results: list[Result], metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(epochs, mean, min, max) of evaluated `metric` over the finished runs among `results`."""
+    """(epochs, mean, min, max) of `metric` (see `curve`) over the finished runs among `results`."""
     runs = finished(results)
     if not runs:
         return (np.array([]),) * 4
-    values = np.stack([r.metric(metric)[1] for r in runs])
-    return runs[0].metric(metric)[0], values.mean(0), values.min(0), values.max(0)
+    values = np.stack([curve(r, metric)[1] for r in runs])
+    return curve(runs[0], metric)[0], values.mean(0), values.min(0), values.max(0)
 
 
 def summary(results: list[Result], metric: str, epoch: int | None = None) -> Summary:
