@@ -1,4 +1,4 @@
-"""`make data`: fetch the registered sources' files into the data folder and verify their sha256.
+"""`make data`: fetch the files of `remotes.csv` into the data folder and verify their sha256.
 
     python -m pnf.data.fetch [DATA_DIR]
 
@@ -15,12 +15,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from pnf.data.sources import SOURCES, Remote, data_dir, sha256
-
-
-def remotes() -> list[Remote]:
-    """Every file a registered source fetches, once each."""
-    return list({remote.path: remote for source in SOURCES.values() for remote in source.remotes}.values())
+from pnf.data.sources import REMOTES, Remote, data_dir, sha256
 
 
 def fetch(remote: Remote, folder: Path, mirror: Path | None, download: bool = True) -> str:
@@ -61,7 +56,7 @@ def main(argv: list[str]) -> int:
               "or unset it to download", file=sys.stderr)
         return 1
     failures, download = 0, True
-    for remote in remotes():
+    for remote in REMOTES.values():
         try:
             print(f"{remote.path}: {fetch(remote, folder, mirror, download)}")
         except (OSError, ValueError) as error:

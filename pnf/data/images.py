@@ -22,31 +22,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image as PILImage
 
-from pnf.data.sources import (FETCH_HINT, DataSource, Remote, data_dir, register, register_kind, resolve,
+from pnf.data.sources import (FETCH_HINT, REMOTES, DataSource, data_dir, register, register_kind, resolve,
                               user_source)
 
 PAPER_IMAGE = "div2k:test:14"
 EMBEDDED_IMAGE = "skimage:astronaut"
+DIV2K_COUNT = 16
 DIV2K_NPZ = "images/data_div2k.npz"
-SAPE = "https://raw.githubusercontent.com/MundVetter/SAPE/93b88136a777e9203c3110cdc553d34d0a1cc644"
-DIV2K_TEST_SHA256 = (  # images/div2k_subset/test_data/image_000.jpg ... image_015.jpg (data/README.md)
-    "eb3d07414ddfeeff84e7dcee2fbf98a1ba20ae842ba586df1a085e2fe4ce1cf1",
-    "f533f7d6b378716cd5e569cbaf73f845519821de2b23c4e512a8135607e1544f",
-    "b1e72116a53a20101b60bd327d3d9970bfdba5caf5bdfff3e788263b77ab15be",
-    "7cfb03189aba915d0fbdca5ffcb19c1a55b2f7053992cab8a39f2a5a728beed5",
-    "41e21dab0ef4c9a63b0a88cb6b64970768b0c3e6ed86b0ab6983deb504738d63",
-    "b1f96d719fd72c66ac64d2213ac2d0631c0d8ff7d1a2f38b170d50118bdeb86b",
-    "085d46e07e3c6b4a83de3ccc9daa5edfa98c96ad0615fcbb5db7298d4d854ce5",
-    "8e4e220a42f15dd5b6e0f7c9a6e7835133f33b0f11f5184de696c4dafb4d363b",
-    "52ecdef1f908fdb9fcd970a6c90648299c5fa06ed6f25b127a5e31fd0edca185",
-    "e0787d373a6fa14240b7de86a436c9918ecfc6b077b2ed4ae24ebe9084396bd0",
-    "2ecfa495e2059ea009cd9f3e85d3130e7ce3c30a4cb7f4c21a7e0e85c41593bd",
-    "193adea4ba897820fbe4287cf2e64021e38142687663137ce53907641d4ee708",
-    "3ef25c49f49836f835f65c9ea2c1c1e68ab7de1270760c09c5411b80b361f46a",
-    "b8129ba04610db9a85f4b961052d1d96092ec3e6c2c48e0c977a32c3f2a82873",
-    "c45675767b1eaf510932f2671f2a1fc49d59549d8eb9fa8db51d17e636798937",
-    "d68fb57b91adc350bfc76eb2e001cd8258846a14efecdb22706a2cd0f11f5b91",
-)
 SKIMAGE_PHOTOS = {"astronaut": "512×512", "chelsea": "300×451", "coffee": "400×600", "rocket": "427×640",
                   "camera": "512×512, greyscale"}
 IMAGE_RANGES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
@@ -159,7 +141,7 @@ def _load_skimage(name: str, folder: Path, resolution: int | None) -> np.ndarray
 
 
 def _register_sources() -> None:
-    for index in range(len(DIV2K_TEST_SHA256)):
+    for index in range(DIV2K_COUNT):
         jpeg = _div2k_jpeg("test", index)
         register(DataSource(
             f"div2k:test:{index}", "image", partial(_load_div2k, "test", index),
@@ -167,7 +149,7 @@ def _register_sources() -> None:
             "slightly from the npz, so absolute PSNRs may differ a little from the paper's" if index == 14 else
             f"DIV2K test image {index} (Tancik et al.'s subset, `test_data[{index}]`, 512×512)",
             paper=index == 14, files=(DIV2K_NPZ, jpeg),
-            remotes=(Remote(jpeg, f"{SAPE}/assets/natural_images/image_{index:03d}.jpg", DIV2K_TEST_SHA256[index]),)))
+            remotes=(REMOTES[jpeg],)))
         register(DataSource(f"div2k:train:{index}", "image", partial(_load_div2k, "train", index),
                             f"DIV2K training image {index} (Tancik et al.'s subset, `train_data[{index}]`)",
                             files=(DIV2K_NPZ,)))

@@ -25,22 +25,17 @@ import numpy as np
 import trimesh
 from skimage.measure import marching_cubes
 
-from pnf.data.sources import (FETCH_HINT, DataSource, Remote, data_dir, register, register_kind, resolve,
+from pnf.data.sources import (FETCH_HINT, REMOTES, DataSource, data_dir, register, register_kind, resolve,
                               user_source)
 
 PAPER_MESH = "mesh:armadillo"
 EMBEDDED_MESH = "embedded:snowman"
 HALF_EXTENT = 0.9  # the normalised mesh's longest side spans [-HALF_EXTENT, HALF_EXTENT]
-REMESHING = "https://raw.githubusercontent.com/Profactor/continuous-remeshing/2e556421a6096701519c4f106d4af1f0588e19dd"
-CORRESPONDENCE = "https://raw.githubusercontent.com/rohan-sawhney/correspondence/2f4ceb244ba234b9e5d194b7120ce5f37bb6f732"
-STANFORD_MESHES = {  # name: (what it is, where it comes from, sha256)
-    "armadillo": ("the paper's Armadillo (Stanford 3D Scanning Repository, a 50k-vertex watertight decimation; "
-                  "the paper may have used another resolution of the scan)", f"{REMESHING}/data/armadillo.obj",
-                  "fd25edd020bef63a5999073774ef4f0775d6ce96b7b17370e69019585f953508"),
-    "bunny": ("the Stanford Bunny (a 35k-vertex watertight decimation)", f"{REMESHING}/data/bunny.obj",
-              "21135667b659696fda3b49871b04a11938cfd8c155612c29ca402ca2791b32a5"),
-    "dragon": ("the Stanford Dragon (a 10k-vertex watertight decimation)", f"{CORRESPONDENCE}/data/dragon.obj",
-               "4af53808c59f86a5a69c40c6946d4a7bc85749a071c7f013503862b1e6c167fa"),
+STANFORD_MESHES = {  # name: what it is
+    "armadillo": "the paper's Armadillo (Stanford 3D Scanning Repository, a 50k-vertex watertight decimation; "
+                 "the paper may have used another resolution of the scan)",
+    "bunny": "the Stanford Bunny (a 35k-vertex watertight decimation)",
+    "dragon": "the Stanford Dragon (a 10k-vertex watertight decimation)",
 }
 
 
@@ -163,10 +158,10 @@ def _snowman(resolution: int = 96) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _register_sources() -> None:
-    for name, (about, url, sha256) in STANFORD_MESHES.items():
+    for name, about in STANFORD_MESHES.items():
         path = f"meshes/{name}.obj"
         register(DataSource(f"mesh:{name}", "mesh", partial(_load_stanford, name), about, paper=name == "armadillo",
-                            remotes=(Remote(path, url, sha256),), files=(path,)))
+                            remotes=(REMOTES[path],), files=(path,)))
     register(DataSource(EMBEDDED_MESH, "mesh", lambda folder, resolution: _snowman(),
                         "a snowman built from trimesh primitives"))
     register_kind("mesh", partial(user_source, kind="mesh", read=_read_file), PAPER_MESH, EMBEDDED_MESH)

@@ -25,26 +25,21 @@ import torch.nn.functional as F
 from pnf.data import embedded_scene
 from pnf.data.cameras import pixel_rays
 from pnf.data.images import read_image_file, to_rgb
-from pnf.data.sources import (FETCH_HINT, DataSource, Remote, data_dir, register, register_kind, resolve,
+from pnf.data.sources import (FETCH_HINT, REMOTES, DataSource, data_dir, register, register_kind, resolve,
                               user_source)
 
 EMBEDDED_SCENE = "embedded"
 LEGO_SCENE = "lego"
 LEGO_RESOLUTIONS = (100, 200, 400)
 HOLDOUT_EVERY = 8
-SHOUXIEAI_NERF = "https://raw.githubusercontent.com/shouxieai/nerf/c56f8179fca38c84200e230e7cb1133f765ec998"
 LEGO_NPZ_HINT = (
     "the npz files are built from the 100 PNGs of data/nerf_synthetic/lego/train in shouxieai/nerf "
     "@ c56f8179fca38c84200e230e7cb1133f765ec998 by `build_lego_npz.py` (an exact 800/R box downsample of "
     "the straight RGBA, rounded to uint8; keys images_rgba, poses, focal, near, far), see data/README.md; "
     "or copy those PNGs to nerf/lego/train/ (no checksums are recorded for them)"
 )
-LEGO_REMOTES = (  # the npz files have no download: `make data` copies them from PNF_DATA_MIRROR
-    Remote("nerf/lego/lego_train_100.npz", None, "b53b5ce743cd5be21a1e4c1ad5f87fe7992fcf444240d50dec34caf9e4a245fc"),
-    Remote("nerf/lego/lego_train_200.npz", None, "39be5347f16e13a9758dfd5b66744a125e66ca1dc00bcb27a83fc8ebe46f9f98"),
-    Remote("nerf/lego/transforms_train.json", f"{SHOUXIEAI_NERF}/data/nerf_synthetic/lego/transforms_train.json",
-           "82d46cfbd405d7da8562b6fa75b6fb0631a3f941adf66f0c023acb8bf9ea273a"),
-)
+# the npz files have no download: `make data` copies them from PNF_DATA_MIRROR
+LEGO_REMOTES = tuple(remote for path, remote in REMOTES.items() if path.startswith("nerf/lego/"))
 
 
 @dataclass

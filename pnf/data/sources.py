@@ -4,9 +4,11 @@ A source is a registered name (`"div2k:test:14"`, `"skimage:astronaut"`, `"mesh:
 `"lego"`, ...) or a path to the user's own image file, mesh file or scene folder. Each
 loader module (`pnf.data.images`, `.meshes`, `.scenes`) registers its sources: how each
 loads, how a report describes it, whether it is the paper's, and which files `make data`
-fetches for it with their sha256. Names are part of the runs' cache keys: never rename one.
+fetches for it with their sha256 (`REMOTES`, read from `remotes.csv`). Names are part of
+the runs' cache keys: never rename one.
 """
 
+import csv
 import hashlib
 import os
 import warnings
@@ -41,6 +43,17 @@ class Remote:
     path: str
     url: str | None
     sha256: str
+
+
+def _read_remotes() -> dict[str, Remote]:
+    """Every file `make data` fetches, by its path in the data folder, from `remotes.csv`
+    (columns path, url, sha256; an empty url: no download exists)."""
+    with open(Path(__file__).with_name("remotes.csv"), newline="") as table:
+        rows = csv.DictReader(table)
+        return {row["path"]: Remote(row["path"], row["url"] or None, row["sha256"]) for row in rows}
+
+
+REMOTES = _read_remotes()
 
 
 @dataclass(frozen=True)
