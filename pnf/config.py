@@ -96,10 +96,9 @@ class RunConfig:
             if not isinstance(getattr(self, name), dict):
                 raise ConfigError(f"{name} must be a dict of settings by name, not {getattr(self, name)!r}")
         check_optimizer_options(self.optimizer, self.optimizer_options)
-        check_int("resolution", self.resolution, 2)  # 2 pixels, grid points or rays a side at least
-        for name in ("epochs", "batch_size", "eval_every"):
-            check_int(name, getattr(self, name), 1)
-        check_int("seed", self.seed, 0)
+        # resolution: 2 pixels, grid points or rays a side at least
+        for name, minimum in (("resolution", 2), ("epochs", 1), ("batch_size", 1), ("eval_every", 1), ("seed", 0)):
+            check_int(name, getattr(self, name), minimum)
         for epoch in self.snapshot_epochs:
             if check_int("snapshot_epochs", epoch, 1) > self.epochs:
                 raise ConfigError(f"snapshot_epochs {self.snapshot_epochs} must be epochs 1..{self.epochs}")
@@ -111,8 +110,7 @@ class RunConfig:
         files = fingerprint(self.data)
         if files:
             record["data_sha256"] = files
-        payload = json.dumps(record, sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:20]
+        return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:20]
 
     @property
     def label(self) -> str:

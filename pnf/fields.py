@@ -299,9 +299,7 @@ def make_field(
     output = nn.Linear(hidden_features, out_dim)
     if activation.init_output is not None:
         activation.init_output(output, **params)
-    if skips:
-        return SkipMLP(layers, output, skips)
-    return nn.Sequential(*layers, output)
+    return SkipMLP(layers, output, skips) if skips else nn.Sequential(*layers, output)
 
 
 class SkipMLP(nn.Module):

@@ -105,16 +105,13 @@ def loss_hessian(model: torch.nn.Module, coords: torch.Tensor, targets: torch.Te
     """Exact Hessian `[P, P]` of `mean((model(coords) - targets)²)` (mean over all N·C
     entries, as `F.mse_loss`) at the model's parameters, in the model's dtype. The loss
     is a sum over pixels, so H is summed over chunks of HESSIAN_CHUNK pixels."""
-    theta, count = flat_parameters(model), targets.numel()
-    total = torch.zeros(theta.numel(), theta.numel(), dtype=theta.dtype)
-    for start in range(0, len(coords), HESSIAN_CHUNK):
-        x, y = coords[start : start + HESSIAN_CHUNK], targets[start : start + HESSIAN_CHUNK]
+    count = targets.numel()
 
-        def chunk_loss(t, x=x, y=y):
-            return ((_outputs(model, t, x) - y) ** 2).sum() / count
+    def chunk_loss(theta, x, y):  # a chunk's share of the loss
+        return ((_outputs(model, theta, x) - y) ** 2).sum() / count
 
-        total += hessian(chunk_loss)(theta)
-    return total
+    chunks = zip(coords.split(HESSIAN_CHUNK), targets.split(HESSIAN_CHUNK))
+    return sum(hessian(chunk_loss)(flat_parameters(model), x, y) for x, y in chunks).contiguous()
 
 
 def gauss_newton(model: torch.nn.Module, coords: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -125,8 +122,7 @@ def gauss_newton(model: torch.nn.Module, coords: torch.Tensor, targets: torch.Te
     def pixel_outputs(t, x):
         return _outputs(model, t, x[None])[0]
 
-    jacobian = vmap(jacrev(pixel_outputs), in_dims=(None, 0))(theta, coords)  # [N, C, P]
-    jacobian = jacobian.reshape(-1, theta.numel())
+    jacobian = vmap(jacrev(pixel_outputs), in_dims=(None, 0))(theta, coords).flatten(0, 1)  # [N·C, P]
     return 2 * jacobian.T @ jacobian / targets.numel()
 
 

@@ -125,17 +125,13 @@ def compute(config: RunConfig, progress: bool = True, checkpoints: Checkpoints |
     generator = seeded_generator(config.seed, device)
     task = make_task(config, device)
     model = task.make_model(config.activation, **config.field_options)
-    optimizer = make_optimizer(
-        config.optimizer, model.parameters(), config.activation, seed=config.seed, model=model,
-        **config.optimizer_options,
-    )
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.activation, seed=config.seed,
+                               model=model, **config.optimizer_options)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     try:
-        history = train(
-            model, optimizer, task, config.epochs, config.batch_size, generator,
-            eval_every=config.eval_every, snapshot_epochs=config.snapshot_epochs,
-            progress=progress, description=config.label, checkpoints=checkpoints,
-        )
+        history = train(model, optimizer, task, config.epochs, config.batch_size, generator,
+                        eval_every=config.eval_every, snapshot_epochs=config.snapshot_epochs,
+                        progress=progress, description=config.label, checkpoints=checkpoints)
     except Diverged as diverged:
         return Result(config, "diverged", diverged.history, provenance=provenance(device, started),
                       diverged_step=diverged.step)
@@ -145,15 +141,9 @@ def compute(config: RunConfig, progress: bool = True, checkpoints: Checkpoints |
 
 def provenance(device: torch.device, started: str) -> dict:
     """Where and with what code a result was computed."""
-    return {
-        "pnf_version": pnf.__version__,
-        "results_version": pnf.RESULTS_VERSION,
-        "git_commit": git_commit(),
-        "torch_version": torch.__version__,
-        "device": describe(device),
-        "host": platform.node(),
-        "started": started,
-    }
+    return {"pnf_version": pnf.__version__, "results_version": pnf.RESULTS_VERSION, "git_commit": git_commit(),
+            "torch_version": torch.__version__, "device": describe(device), "host": platform.node(),
+            "started": started}
 
 
 def git_commit() -> str:

@@ -47,19 +47,9 @@ class History:
         return {name: value for name, value in asdict(self).items() if name != "snapshots"}
 
 
-def train(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    task,
-    epochs: int,
-    batch_size: int,
-    generator: torch.Generator,
-    eval_every: int = 1,
-    snapshot_epochs: tuple = (),
-    progress: bool = True,
-    description: str = "",
-    checkpoints: Checkpoints | None = None,
-) -> History:
+def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, task, epochs: int, batch_size: int,
+          generator: torch.Generator, eval_every: int = 1, snapshot_epochs: tuple = (), progress: bool = True,
+          description: str = "", checkpoints: Checkpoints | None = None) -> History:
     """Train `model` on `task` for `epochs` passes over its data; return the history.
 
     With `checkpoints`, the run resumes from the newest good checkpoint and saves one
@@ -78,9 +68,9 @@ def train(
     else:
         history = History()
         history.record_eval(0, task.evaluate(model)[0])
-    first_epoch = history.epoch[-1] + 1 if history.epoch else 1
-    bar = tqdm(range(first_epoch, epochs + 1), desc=description, disable=not progress, leave=False,
-               initial=first_epoch - 1, total=epochs)
+    done = len(history.epoch)  # epochs 1..done are trained
+    bar = tqdm(range(done + 1, epochs + 1), desc=description, disable=not progress, leave=False, initial=done,
+               total=epochs)
     for epoch in bar:
         started = time.perf_counter()
         losses = train_epoch(model, optimizer, task, epoch, batch_size, generator)

@@ -126,29 +126,22 @@ def load_lego_npz(path: Path) -> Scene:
 
 # --- Blender / NeRF-synthetic --------------------------------------------------------
 
-def _read_transforms(folder: Path, split: str) -> tuple[list[np.ndarray], list[np.ndarray], float]:
-    meta = json.loads((folder / f"transforms_{split}.json").read_text())
-    paths = [folder / (frame["file_path"] + ".png") for frame in meta["frames"]]
-    images = [to_rgb(read_image_file(path), str(path)) for path in paths]
-    poses = [np.asarray(frame["transform_matrix"], np.float32) for frame in meta["frames"]]
-    return images, poses, float(meta["camera_angle_x"])
-
-
 def _load_blender(folder: Path) -> Scene:
-    """NeRF-synthetic scene: near 2, far 6 and scene half-size 1.5 as in NeRF's loader."""
+    """NeRF-synthetic scene: near 2, far 6 and scene half-size 1.5 as in NeRF's loader; the
+    test split's views (when there is one) are the test views, else every 8th."""
     train_json = folder / "transforms_train.json"
     if not train_json.exists():
         raise FileNotFoundError(f"Blender scene: {train_json} does not exist; {FETCH_HINT}")
-    images, poses, angle = _read_transforms(folder, "train")
-    if (folder / "transforms_test.json").exists():
-        test_images, test_poses, _ = _read_transforms(folder, "test")
-        test_views = tuple(range(len(images), len(images) + len(test_images)))
-        images, poses = images + test_images, poses + test_poses
-    else:
-        test_views = _holdout(len(images))
-    width = images[0].shape[1]
-    focal = 0.5 * width / np.tan(0.5 * angle)
-    return Scene(torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack(poses)), float(focal),
+    splits = [split for split in ("train", "test") if (folder / f"transforms_{split}.json").exists()]
+    metas = [json.loads((folder / f"transforms_{split}.json").read_text()) for split in splits]
+    frames = [frame for meta in metas for frame in meta["frames"]]
+    paths = [folder / (frame["file_path"] + ".png") for frame in frames]
+    images = np.stack([to_rgb(read_image_file(path), str(path)) for path in paths])
+    poses = np.stack([np.asarray(frame["transform_matrix"], np.float32) for frame in frames])
+    train_count = len(metas[0]["frames"])
+    test_views = tuple(range(train_count, len(frames))) if len(metas) == 2 else _holdout(train_count)
+    focal = 0.5 * images.shape[2] / np.tan(0.5 * float(metas[0]["camera_angle_x"]))
+    return Scene(torch.from_numpy(images), torch.from_numpy(poses), float(focal),
                  near=2.0, far=6.0, scale=1.5, test_views=test_views)
 
 

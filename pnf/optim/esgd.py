@@ -96,10 +96,8 @@ class ESGD(CurvatureOptimizer):
         param group and operation."""
         refresh = products is not None
         self.steps += 1
-        if refresh:
-            self.refreshes += 1
-            self.steps_since_refresh = 0
-        self.steps_since_refresh += 1
+        self.refreshes += int(refresh)
+        self.steps_since_refresh = 1 if refresh else self.steps_since_refresh + 1
         k = self.steps if self.bias_correction == "steps" else self.refreshes
 
         product_of = dict(zip(params, zip(products, vectors))) if refresh else {}

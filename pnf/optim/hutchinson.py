@@ -92,9 +92,7 @@ class CurvatureOptimizer(torch.optim.Optimizer):
 
     def __init__(self, params, defaults: dict, seed: int):
         super().__init__(params, defaults)
-        device = self.param_groups[0]["params"][0].device
-        self.generator = torch.Generator(device=device)
-        self.generator.manual_seed(seed)
+        self.generator = torch.Generator(device=self.param_groups[0]["params"][0].device).manual_seed(seed)
 
     def update(self, params, products, vectors) -> None:
         raise NotImplementedError

@@ -38,15 +38,6 @@ def hidden_weights(model: nn.Module) -> list[nn.Parameter]:
     return [m.weight for m in linears[first_hidden:-1]]
 
 
-def as_groups(params) -> list[dict]:
-    """`params` (tensors or parameter-group dicts) as a list of group dicts with listed params."""
-    params = list(params)
-    if not params:
-        raise ValueError("MuonAdamW got an empty parameter list")
-    groups = params if isinstance(params[0], dict) else [{"params": params}]
-    return [{**group, "params": list(group["params"])} for group in groups]
-
-
 class MuonAdamW(torch.optim.Optimizer):
     """Muon on `model`'s hidden weight matrices among `params`, AdamW on the rest.
 
@@ -64,23 +55,20 @@ class MuonAdamW(torch.optim.Optimizer):
                  adamw_betas: tuple[float, float] = (0.9, 0.999), adamw_eps: float = 1e-8,
                  adamw_weight_decay: float = 0.0):
         check(("momentum", momentum, "must lie in [0, 1)"), ("ns_steps", ns_steps, "an integer in [1, 100)"))
-        groups = as_groups(params)
-        hidden = {id(weight) for weight in hidden_weights(model)}
+        super().__init__(params, {})  # the groups as given, with only the keys set in them
+        groups, hidden = self.param_groups, {id(weight) for weight in hidden_weights(model)}
         muon_groups = [{**g, "params": [p for p in g["params"] if id(p) in hidden]} for g in groups]
         adamw_groups = [{**g, "params": [p for p in g["params"] if id(p) not in hidden]} for g in groups]
         muon_groups = [g for g in muon_groups if g["params"]]
         adamw_groups = [g for g in adamw_groups if g["params"]]
         self.parts: dict[str, torch.optim.Optimizer] = {}
         if muon_groups:
-            self.parts["muon"] = torch.optim.Muon(
-                muon_groups, lr=lr, momentum=momentum, nesterov=nesterov, ns_steps=int(ns_steps),
-                weight_decay=weight_decay,
-            )
+            self.parts["muon"] = torch.optim.Muon(muon_groups, lr=lr, momentum=momentum, nesterov=nesterov,
+                                                  ns_steps=int(ns_steps), weight_decay=weight_decay)
         if adamw_groups:
-            self.parts["adamw"] = torch.optim.AdamW(
-                adamw_groups, lr=adamw_lr, betas=adamw_betas, eps=adamw_eps, weight_decay=adamw_weight_decay
-            )
-        super().__init__([p for g in groups for p in g["params"]], {"lr": lr, "adamw_lr": adamw_lr})
+            self.parts["adamw"] = torch.optim.AdamW(adamw_groups, lr=adamw_lr, betas=adamw_betas, eps=adamw_eps,
+                                                    weight_decay=adamw_weight_decay)
+        self.defaults = {"lr": lr, "adamw_lr": adamw_lr}
         self.param_groups = self._part_groups()
 
     def _part_groups(self) -> list[dict]:

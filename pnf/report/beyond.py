@@ -24,7 +24,7 @@ from pnf.optim import OPTIMIZERS
 from pnf.profiles import check_profile
 from pnf.report.plots import OPTIMIZER_COLOR
 from pnf.report.stats import finished
-from pnf.report.text import label, markdown_table
+from pnf.report.text import label, labels, markdown_table
 from pnf.runs import Result
 from pnf.tasks.image import PAPER, ImageSettings
 from pnf.tuning import best_lr, evaluation_configs, full_batch, lr_grid, peak_memory, sweep_configs
@@ -191,31 +191,29 @@ def mean_time_to(runs: list[Result], db: float) -> tuple[float, int]:
 
 def protocol_markdown(settings: BeyondSettings, profile: str) -> Markdown:
     """The protocol and this profile's grid, in words."""
-    s, left = settings.training, [OPTIMIZERS[o].label for o in ALL_OPTIMIZERS if o not in settings.optimizers]
-    scales = [f"{ACTIVATIONS[a].label} ×{ACTIVATIONS[a].weight_scale} ({ACTIVATIONS[a].weight_scale_source})"
+    s, shown, left = settings.training, settings.fields[0], [o for o in ALL_OPTIMIZERS if o not in settings.optimizers]
+    scales = [f"{label(a)} ×{ACTIVATIONS[a].weight_scale} ({ACTIVATIONS[a].weight_scale_source})"
               for a in settings.fields if ACTIVATIONS[a].weight_scale]
-    shown = settings.fields[0]
-    grid = "; ".join(f"{OPTIMIZERS[o].label}: " + ", ".join(
+    grid = "; ".join(f"{label(None, o)}: " + ", ".join(
         f"{lr:.3g}" for lr in lr_grid(OPTIMIZERS[o].hyperparameters(shown)["lr"], settings.rates, settings.span))
         for o in settings.tuned)
     return Markdown(
         "## Protocol\n\n"
-        f"1. **Presets untouched**: every optimizer at its registered preset (its source is in `pnf.optim`).\n"
+        "1. **Presets untouched**: every optimizer at its registered preset (its source is in `pnf.optim`).\n"
         f"2. **Sweep**: per (optimizer, field), {settings.rates} learning rates log-spaced over ×/÷{settings.span:.3g} "
-        f"around the preset (for the {ACTIVATIONS[shown].label} field: {grid}), each trained once on the tuning "
-        f"image `{settings.tuning_image}`.\n"
+        f"around the preset (for the {label(shown)} field: {grid}), each trained once on the tuning image "
+        f"`{settings.tuning_image}`.\n"
         "3. **Pick**: the rate with the highest whole-image PSNR at the last epoch on the tuning image (a diverged "
         "run loses).\n"
         f"4. **Evaluate**: the picked rate on the evaluation images ({', '.join(f'`{i}`' for i in available(settings.images))}) "
         f"× {s.seeds} seed(s), beside the presets; a pick equal to the preset is the preset's run.\n"
         f"5. **Weight-scaled initialisation** (Yeom et al., ICLR 2025) as its own rows, for "
-        f"{', '.join(OPTIMIZERS[o].label for o in settings.weight_scaled)} at their presets: "
+        f"{labels(settings.weight_scaled, OPTIMIZERS)} at their presets: "
         f"{'; '.join(scales) or 'no field of this grid has a registered scale'}.\n\n"
-        f"**This profile (`{profile}`)**: fields {', '.join(ACTIVATIONS[a].label for a in settings.fields)}; "
-        f"{s.resolution}² pixels, batch {s.batch_size}, {s.epochs} epochs; at presets: "
-        f"{', '.join(OPTIMIZERS[o].label for o in settings.optimizers)}; swept: "
-        f"{', '.join(OPTIMIZERS[o].label for o in settings.tuned)}"
-        + (f"; left to the longer profiles for their cost: {', '.join(left)}" if left else "") + ".\n\n"
+        f"**This profile (`{profile}`)**: fields {labels(settings.fields)}; {s.resolution}² pixels, batch "
+        f"{s.batch_size}, {s.epochs} epochs; at presets: {labels(settings.optimizers, OPTIMIZERS)}; swept: "
+        f"{labels(settings.tuned, OPTIMIZERS)}"
+        + (f"; left to the longer profiles for their cost: {labels(left, OPTIMIZERS)}" if left else "") + ".\n\n"
         "**Time** is the training wall time of the epochs (evaluation excluded), summed up to each evaluated epoch, "
         "as measured when each run was computed (cached runs keep theirs; a loaded machine inflates them all). "
         "An L-BFGS step is one full-batch step of up to 20 iterations, an epoch of it one step. **Peak memory** is "
@@ -277,11 +275,6 @@ def field_table(protocol: Protocol, activation: str, memory_mib: dict) -> Markdo
                            "peak memory MiB"], lines)
 
 
-def esgd_row(rows: dict) -> Row:
-    """ESGD's row the verdict judges: tuned if it was, else at its preset."""
-    return Row("esgd", "tuned") if Row("esgd", "tuned") in rows else Row("esgd", "preset")
-
-
 def pick(rows: dict) -> tuple[Row, str]:
     """The row a practitioner should pick and why: the first to reach the highest
     threshold any row reached on every run; else the highest PSNR at the last epoch."""
@@ -316,7 +309,7 @@ def verdict(protocol: Protocol, activation: str) -> Markdown:
     """Which row to pick, and ESGD against every other row at equal epochs and equal time."""
     rows, epochs = protocol.runs[activation], protocol.settings.training.epochs
     best, why = pick(rows)
-    esgd = esgd_row(rows)
+    esgd = Row("esgd", "tuned") if Row("esgd", "tuned") in rows else Row("esgd", "preset")  # tuned if it was
     lines, losses = [], []
     for rival in (row for row in rows if row != esgd):
         by_epoch, by_time, seconds = comparison(rows, esgd, rival)

@@ -72,11 +72,6 @@ class Report:
         return run_all(self.task.configs(self.settings, self.source, list(activations), list(optimizers),
                                          optimizer_options))
 
-    @property
-    def paper_data(self) -> bool:
-        """Whether the data is the paper's own, unmodified."""
-        return is_paper(self.source)
-
     def paper_scale_at(self, epoch: int, paper_epoch: int) -> bool:
         """Whether a measurement at `epoch` is the paper's at `paper_epoch`: the same epoch at
         the task's paper resolution and batch (a reduced profile may only stop earlier)."""
@@ -95,9 +90,10 @@ class Report:
                paper_setting: bool = True, epoch: int | None = None) -> dict:
         """Record a scorecard claim measured here at `epoch` (default: the settings' last,
         if they have epochs) (`pnf.report.scorecard.record`); `paper_setting` False when
-        the report changed a setting the paper fixes."""
+        the report changed a setting the paper fixes. The data counts as the paper's when it
+        is the paper's own, unmodified."""
         reached = epoch if epoch is not None else getattr(self.settings, "epochs", None)
-        return scorecard.record(claim, measured, self.profile, self.paper_data and paper_setting, self.source,
+        return scorecard.record(claim, measured, self.profile, is_paper(self.source) and paper_setting, self.source,
                                 list(diverged), paper_scale, reached)
 
     def how_we_ran(self, results: list[Result] = ()) -> Markdown:

@@ -7,7 +7,7 @@ import numpy as np
 from IPython.display import Markdown
 
 from pnf.fields import ACTIVATIONS
-from pnf.image_set import FIELDS, failure, gaps, holds, psnr_at, share_table
+from pnf.image_set import FIELDS, failure, gaps, psnr_at, share_table
 from pnf.optim import OPTIMIZERS
 from pnf.paper import WINNER
 from pnf.report.plots import OPTIMIZER_COLOR
@@ -95,8 +95,5 @@ def failure_curves(failed: list[dict], columns: int = 4):
 
 def share_measurements(records: list[dict], epoch: int) -> dict:
     """Per field, the scorecard's share claim values: pairs holding and pairs, at `epoch`."""
-    out = {}
-    for field in FIELDS:
-        mine = [p for p in records if p["field"] == field]
-        out[field] = {"holding": (sum(holds(p, epoch) for p in mine), 0.0, 1), "pairs": (len(mine), 0.0, 1)}
-    return out
+    return {field: {"holding": (row[epoch][0], 0.0, 1), "pairs": (row[epoch][1], 0.0, 1)}
+            for field, row in share_table(records, (epoch,), epoch).items()}

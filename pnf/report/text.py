@@ -14,9 +14,10 @@ def label(activation: str | None, optimizer: str | None = None) -> str:
                                          optimizer and OPTIMIZERS[optimizer].label) if name)
 
 
-def labels(activations) -> str:
-    """The fields' labels, comma-separated ("none" when there are none)."""
-    return ", ".join(ACTIVATIONS[a].label for a in activations) or "none"
+def labels(names, registry=ACTIVATIONS) -> str:
+    """The labels of `names`, fields (or entries of another `registry`, such as
+    `OPTIMIZERS`), comma-separated ("none" when there are none)."""
+    return ", ".join(registry[name].label for name in names) or "none"
 
 
 def format_value(mean: float, spread: float, count: int, digits: int = 2, scientific: bool = False) -> str:
