@@ -113,8 +113,7 @@ def trace_image_training(
     if np.ndim(pixels) != 3 or np.shape(pixels)[-1] != 3:
         raise ValueError(f"pixels must be an RGB image [H, W, 3], got shape {np.shape(pixels)}")
     for setting, value in (("steps", steps), ("batch_size", batch_size), ("eval_every", eval_every)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"invalid {setting}: {value!r}; a positive integer")
+        check_int(setting, value, 1)
     image = torch.as_tensor(pixels, dtype=torch.float32)
     coords, colors = pixel_grid(*image.shape[:2]), image.reshape(-1, 3)
     generator = torch.Generator().manual_seed(seed)

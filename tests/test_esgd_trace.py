@@ -97,6 +97,6 @@ def test_bad_inputs_raise(setting, value, pixels):
     if setting != "shape":
         options[setting] = value
     message = (r"\[H, W, 3\], got shape \(8, 8, 2\)" if setting == "shape"
-               else rf"{setting}: {value!r}; a positive integer")
+               else rf"{setting} must be an integer ≥ 1, not {value!r}")
     with pytest.raises(ValueError, match=message):
         trace_image_training(*tiny(), pixels, **options)
