@@ -74,19 +74,15 @@ class Scene:
 
 def load_scene(source: str, resolution: int | None = None, folder: Path | None = None) -> Scene:
     """Load `source` (see the module docstring), its views resized to `resolution`
-    pixels wide (area average; `None` keeps their size, or 64 for the embedded scene)."""
+    pixels wide (area average, focal scaled alike; `None` keeps their size, or 64 for the
+    embedded scene)."""
     scene = resolve(source, "scene").load(Path(folder) if folder else data_dir(), resolution)
-    return replace(resize(scene, resolution) if resolution else scene, source=source)
-
-
-def resize(scene: Scene, width: int) -> Scene:
-    """The scene with its views area-averaged to `width` pixels wide (focal scaled alike)."""
-    height, old_width = scene.images.shape[1:3]
-    if width == old_width:
-        return scene
-    new_height = round(height * width / old_width)
-    chw = F.interpolate(scene.images.permute(0, 3, 1, 2), size=(new_height, width), mode="area")
-    return replace(scene, images=chw.permute(0, 2, 3, 1).contiguous(), focal=scene.focal * width / old_width)
+    height, width = scene.images.shape[1:3]
+    if resolution and resolution != width:
+        size = (round(height * resolution / width), resolution)
+        chw = F.interpolate(scene.images.permute(0, 3, 1, 2), size=size, mode="area")
+        scene = replace(scene, images=chw.permute(0, 2, 3, 1).contiguous(), focal=scene.focal * resolution / width)
+    return replace(scene, source=source)
 
 
 def _holdout(count: int) -> tuple[int, ...]:

@@ -79,9 +79,8 @@ READERS: dict[str, Callable[[str], DataSource]] = {}  # kind -> the source of a 
 DEFAULTS: dict[str, tuple[str, str]] = {}  # kind -> (the preferred source, its embedded stand-in)
 
 
-def register(source: DataSource) -> DataSource:
+def register(source: DataSource) -> None:
     SOURCES[source.name] = source
-    return source
 
 
 def register_kind(kind: str, read: Callable[[str], DataSource], preferred: str, embedded: str) -> None:
