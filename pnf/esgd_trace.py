@@ -83,15 +83,6 @@ def trace_field(activation: str, optimizer: str, pixels: np.ndarray, seed: int, 
                                 settings.eval_every)
 
 
-def curvature_scale(optimizer: torch.optim.Optimizer, p: torch.Tensor) -> torch.Tensor | None:
-    """`sqrt(D̂)` of `p` as ESGD's next step divides by it (before ε), or None when the
-    optimizer keeps no curvature average for `p`."""
-    if not isinstance(optimizer, ESGD) or "exp_avg_d" not in optimizer.state[p]:
-        return None
-    beta2 = optimizer.param_groups[0]["betas"][1]
-    return (optimizer.state[p]["exp_avg_d"] / (1 - beta2 ** _correction_count(optimizer))).sqrt()
-
-
 def effective_step(lr: float, eps: float, scale: np.ndarray) -> np.ndarray:
     """`lr / (scale + ε)`: the step per unit of (bias-corrected) momentum."""
     return lr / (np.asarray(scale) + eps)
@@ -158,22 +149,18 @@ def _layer_row(optimizer, p, weight_before, d_before) -> dict:
            "update_ratio": float((weight - weight_before).norm() / weight_before.norm()),
            "scale_quantiles": [math.nan] * len(QUANTILES),
            "refresh_change": math.nan, "fresh_over_held": math.nan}
-    scale = curvature_scale(optimizer, p)
-    if scale is None:
-        return row
-    row["scale_quantiles"] = torch.quantile(scale.flatten(), torch.tensor(QUANTILES)).tolist()
+    if not isinstance(optimizer, ESGD) or "exp_avg_d" not in optimizer.state[p]:
+        return row  # no curvature average (yet)
     d_now, beta2 = optimizer.state[p]["exp_avg_d"], optimizer.param_groups[0]["betas"][1]
+    count = optimizer.steps if optimizer.bias_correction == "steps" else optimizer.refreshes  # k of 1 − β2^k
+    scale = (d_now / (1 - beta2**count)).sqrt()  # sqrt(D̂), what ESGD's next step divides by (before ε)
+    row["scale_quantiles"] = torch.quantile(scale.flatten(), torch.tensor(QUANTILES)).tolist()
     if d_before is not None and not torch.equal(d_now, d_before):
         row["refresh_change"] = float((d_now - d_before).norm() / d_before.norm())
         fresh = ((d_now - beta2 * d_before) / (1 - beta2)).clamp(min=0)
-        held = d_before / (1 - beta2 ** max(_correction_count(optimizer) - 1, 1))
+        held = d_before / (1 - beta2 ** max(count - 1, 1))
         row["fresh_over_held"] = float((fresh / held.clamp(min=1e-30)).sqrt().median())
     return row
-
-
-def _correction_count(optimizer) -> int:
-    """The k of the bias correction `1 − β2^k` the optimizer applies now."""
-    return optimizer.steps if optimizer.bias_correction == "steps" else optimizer.refreshes
 
 
 @torch.no_grad()
