@@ -53,11 +53,9 @@ def plot(results: list[Result], epoch: int, target: np.ndarray, metric: str, log
                              gridspec_kw={"width_ratios": [1.7] + [1] * (1 + len(results))})
     curves, images = axes[0], axes[1:]
     for result in results:
-        epochs, values = result.metric(metric)
-        curves.plot(epochs, values, label=_run_label(result))
+        curves.plot(*result.metric(metric), label=_run_label(result))
     curves.axvline(epoch, color="grey", linestyle=":")
-    curves.set_yscale("log" if log_scale else "linear")
-    curves.set(xlabel="epoch", ylabel=metric)
+    curves.set(yscale="log" if log_scale else "linear", xlabel="epoch", ylabel=metric)
     curves.grid(True, which="both", alpha=0.3)
     curves.legend(fontsize="small")
     _show(images[0], target, "target")

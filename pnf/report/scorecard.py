@@ -176,15 +176,9 @@ def record(claim_id: str, measured: dict, profile: str, paper_data: bool, data: 
     a reduced profile can be at them early in training); `reached` the epoch it was
     measured at. Returns the record, with its verdict and a note on it."""
     claim = CLAIMS_BY_ID[claim_id]
-    entry = {
-        "claim": claim_id,
-        "values": {key: list(value) for key, value in measured.items()},
-        "profile": profile,
-        "data": data,
-        "comparable": (profile == "paper" if paper_scale is None else paper_scale) and paper_data,
-        "diverged": list(diverged),
-        "reached": reached,
-    }
+    comparable = (profile == "paper" if paper_scale is None else paper_scale) and paper_data
+    entry = dict(claim=claim_id, values={key: list(value) for key, value in measured.items()}, profile=profile,
+                 data=data, comparable=comparable, diverged=list(diverged), reached=reached)
     entry["verdict"], entry["note"] = verdict(claim, entry), note(claim, entry)
     folder = reports_dir() / "claims"
     folder.mkdir(parents=True, exist_ok=True)
