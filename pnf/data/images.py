@@ -64,7 +64,7 @@ def pixel_grid(height: int, width: int) -> torch.Tensor:
 def load_image(source: str, resolution: int | None = None, folder: Path | None = None) -> Image:
     """Load `source` (see the module docstring) as RGB in [0, 1], resized bilinearly to
     `resolution`² as the paper's code does (`None` keeps the original size)."""
-    raw = resolve(source, "image").load(Path(folder) if folder else data_dir(), resolution)
+    raw = resolve(source, "image").load(data_dir(folder), resolution)
     if raw.ndim == 3 and raw.shape[-1] in (2, 4) and (raw[..., -1] < IMAGE_RANGES.get(raw.dtype, 1.0)).any():
         warnings.warn(f"{source}: the image has transparent pixels; they are composited on white", stacklevel=2)
     pixels = torch.from_numpy(to_rgb(raw, source))

@@ -81,7 +81,7 @@ def cube_grid(resolution: int) -> np.ndarray:
 
 def load_mesh(source: str, folder: Path | None = None) -> Mesh:
     """Load `source` (see the module docstring), normalised into [-0.9, 0.9]³."""
-    return _load_cached(source, Path(folder) if folder else data_dir())
+    return _load_cached(source, data_dir(folder))
 
 
 @lru_cache(maxsize=8)

@@ -76,7 +76,7 @@ def load_scene(source: str, resolution: int | None = None, folder: Path | None =
     """Load `source` (see the module docstring), its views resized to `resolution`
     pixels wide (area average, focal scaled alike; `None` keeps their size, or 64 for the
     embedded scene)."""
-    scene = resolve(source, "scene").load(Path(folder) if folder else data_dir(), resolution)
+    scene = resolve(source, "scene").load(data_dir(folder), resolution)
     height, width = scene.images.shape[1:3]
     if resolution and resolution != width:
         size = (round(height * resolution / width), resolution)

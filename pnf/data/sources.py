@@ -22,11 +22,9 @@ PATH_KINDS = {".png": "image", ".jpg": "image", ".jpeg": "image", ".bmp": "image
               ".tiff": "image", ".obj": "mesh", ".ply": "mesh", ".off": "mesh", ".stl": "mesh"}  # else a scene folder
 
 
-def data_dir() -> Path:
-    """The data folder: `PNF_DATA` if set, else `data/` at the project's root."""
-    if "PNF_DATA" in os.environ:
-        return Path(os.environ["PNF_DATA"])
-    return Path(__file__).resolve().parents[2] / "data"
+def data_dir(folder: str | Path | None = None) -> Path:
+    """The data folder: `folder` when given, else `PNF_DATA` if set, else `data/` at the project's root."""
+    return Path(folder or os.environ.get("PNF_DATA", Path(__file__).resolve().parents[2] / "data"))
 
 
 def use_data_dir(folder: str | Path | None) -> None:
@@ -137,7 +135,7 @@ def default_source(kind: str, folder: Path | None = None) -> str:
     """The preferred source of `kind` (the paper's, or Lego for scenes) when its files are in
     the data folder, else the embedded one."""
     preferred, embedded = DEFAULTS[kind]
-    return preferred if present(SOURCES[preferred], Path(folder) if folder else data_dir()) else embedded
+    return preferred if present(SOURCES[preferred], data_dir(folder)) else embedded
 
 
 def sha256(path: Path) -> str:
@@ -161,14 +159,14 @@ def modified_files(source: DataSource, folder: Path) -> list[str]:
 
 def is_paper(name: str, folder: Path | None = None) -> bool:
     """Whether `name` is the paper's data, present in the data folder with its recorded checksums."""
-    source, folder = resolve(name), Path(folder) if folder else data_dir()
+    source, folder = resolve(name), data_dir(folder)
     return source.paper and present(source, folder) and not modified_files(source, folder)
 
 
 def describe(name: str, folder: Path | None = None) -> str:
     """One line for a report: what the data is, whether it is the paper's, a modified copy
     of it (with a warning), or the embedded stand-in for data that was not found."""
-    source, folder = resolve(name), Path(folder) if folder else data_dir()
+    source, folder = resolve(name), data_dir(folder)
     changed = modified_files(source, folder)
     if changed:
         warnings.warn(f"{name}: {', '.join(str(folder / path) for path in changed)} differ from the recorded "
