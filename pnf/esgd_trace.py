@@ -52,9 +52,9 @@ class TraceSettings:
     batch_size: int
     eval_every: int
 
-    def steps(self, epochs: int | None = None) -> int:
-        """Optimizer steps in `epochs` (default: the settings') passes over the image."""
-        return (epochs or self.epochs) * math.ceil(self.resolution**2 / self.batch_size)
+    def steps(self) -> int:
+        """Optimizer steps in `epochs` passes over the image."""
+        return self.epochs * math.ceil(self.resolution**2 / self.batch_size)
 
 
 SETTINGS = {  # the paper's image setting (256², batch 512) from quick on; tiny is for tests

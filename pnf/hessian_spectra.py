@@ -24,7 +24,7 @@ with a floor at round-off.
 """
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -213,11 +213,11 @@ class FieldCurvature:
     parameters: int
     initial_loss: float
     trained_loss: float
-    conditions: dict = field(default_factory=dict)
-    spectra: dict = field(default_factory=dict)
-    hv_density: dict = field(default_factory=dict)
-    adam_v: np.ndarray | None = None
-    gn_diagonal: np.ndarray | None = None
+    conditions: dict
+    spectra: dict
+    hv_density: dict
+    adam_v: np.ndarray
+    gn_diagonal: np.ndarray
 
     @property
     def adam_gn_correlation(self) -> float:
