@@ -71,24 +71,26 @@ class KFACAdam(torch.optim.Adam):
         self.layers = [m for m in model.modules()
                        if isinstance(m, nn.Linear) and all(id(p) in optimized for p in m.parameters())]
         self.recording = False
-        self.captured = {}  # layer -> [inputs, output grads]
+        self.captured = {}  # layer index -> [inputs, output grads]
         self.inverses = {}  # layer index -> (inverse of damped G, inverse of damped A)
         self.steps = 0
-        for layer in self.layers:
-            layer.register_forward_hook(self._record)
+        for index, layer in enumerate(self.layers):
+            layer.register_forward_hook(self._recorder(index))
 
-    def _record(self, layer: nn.Linear, inputs: tuple, output: torch.Tensor) -> None:
-        """Forward hook: while recording, keep the layer's input and (by a tensor hook) its output gradient."""
-        if self.recording and output.requires_grad:
-            self.captured[layer] = [inputs[0].detach(), None]
-            output.register_hook(lambda grad: self.captured[layer].__setitem__(1, grad.detach()))
+    def _recorder(self, index: int):
+        def record(module, inputs, output):
+            if not (self.recording and output.requires_grad):
+                return
+            self.captured[index] = [inputs[0].detach(), None]
+            output.register_hook(lambda grad: self.captured[index].__setitem__(1, grad.detach()))
+        return record
 
     def _refresh_inverses(self) -> None:
         for index, layer in enumerate(self.layers):
-            if layer not in self.captured or self.captured[layer][1] is None:
-                raise RuntimeError(f"KFACAdam: layer {layer} was not run forward and backward in the closure; "
-                                   "build the optimizer with the model that the closure evaluates")
-            a_factor, g_factor = kfac_factors(*self.captured[layer], bias=layer.bias is not None)
+            if index not in self.captured or self.captured[index][1] is None:
+                raise RuntimeError(f"KFACAdam: layer {layer} was not run forward and backward in the "
+                                   "closure; build the optimizer with the model that the closure evaluates")
+            a_factor, g_factor = kfac_factors(*self.captured[index], bias=layer.bias is not None)
             self.inverses[index] = tuple(
                 torch.linalg.inv(factor + self.damping**0.5 * torch.eye(len(factor), device=factor.device))
                 for factor in (g_factor, a_factor)
@@ -117,8 +119,8 @@ class KFACAdam(torch.optim.Adam):
         `loss.backward()` and returns the loss; it must run the model given here."""
         if closure is None:
             raise RuntimeError("KFACAdam.step needs a closure(create_graph=False) that zeroes the gradients, "
-                               "computes the loss with the model given to the optimizer, calls "
-                               "loss.backward(create_graph=create_graph) and returns the loss; see pnf.optim.kfac")
+                               "computes the loss with the model given to the optimizer, calls loss.backward("
+                               "create_graph=create_graph) and returns the loss; see pnf.optim.kfac")
         refresh = self.steps % self.update_freq == 0
         self.recording = refresh
         try:

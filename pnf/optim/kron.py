@@ -44,9 +44,9 @@ class Kron(pytorch_optimizer.Kron):
         check(("learning rate", lr, "must be >= 0"), ("momentum", momentum, "must lie in [0, 1)"),
               ("weight_decay", weight_decay, "must be >= 0"))
         if not torch.backends.opt_einsum.is_available():
-            raise RuntimeError("Kron needs the opt-einsum package (pip install opt-einsum): without it torch "
-                               "contracts Kron's einsums left to right, through a [n, n, n, n] intermediate for an "
-                               "n x n weight")
+            raise RuntimeError("Kron needs the opt-einsum package (pip install opt-einsum): without it "
+                               "torch contracts Kron's einsums left to right, through a [n, n, n, n] "
+                               "intermediate for an n x n weight")
         super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
         self.device = self.param_groups[0]["params"][0].device
         self.generator = torch.Generator(device=self.device).manual_seed(seed)

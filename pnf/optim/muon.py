@@ -66,8 +66,8 @@ class MuonAdamW(torch.optim.Optimizer):
             self.parts["muon"] = torch.optim.Muon(muon_groups, lr=lr, momentum=momentum, nesterov=nesterov,
                                                   ns_steps=int(ns_steps), weight_decay=weight_decay)
         if adamw_groups:
-            self.parts["adamw"] = torch.optim.AdamW(adamw_groups, lr=adamw_lr, betas=adamw_betas, eps=adamw_eps,
-                                                    weight_decay=adamw_weight_decay)
+            self.parts["adamw"] = torch.optim.AdamW(adamw_groups, lr=adamw_lr, betas=adamw_betas,
+                                                    eps=adamw_eps, weight_decay=adamw_weight_decay)
         self.defaults = {"lr": lr, "adamw_lr": adamw_lr}
         self.param_groups = self._part_groups()
 
