@@ -37,11 +37,9 @@ class ImageFitting:
     def evaluate(self, model) -> tuple[dict[str, float], np.ndarray]:
         """MSE and PSNR (dB, peak 1) of the whole image, and the image `[H, W, 3]`
         clipped to [0, 1] (PSNR is of the clipped image)."""
-        prediction = in_chunks(model, self.coords).reshape(self.shape)
-        target = self.colors.reshape(self.shape)
-        mse = F.mse_loss(prediction, target).item()
-        image = prediction.clamp(0, 1).cpu().numpy()
-        return {"mse": mse, "psnr": psnr(image, target.cpu().numpy())}, image
+        prediction = in_chunks(model, self.coords)  # [H*W, 3]
+        image = prediction.clamp(0, 1).reshape(self.shape).cpu().numpy()
+        return {"mse": F.mse_loss(prediction, self.colors).item(), "psnr": psnr(image, self.target())}, image
 
     def target(self) -> np.ndarray:
         return self.colors.reshape(self.shape).cpu().numpy()
