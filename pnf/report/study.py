@@ -42,7 +42,7 @@ def share_markdown(records: list[dict], settings, challenger: str = "esgd") -> M
     table = share_table(records, settings.epochs_at, settings.epochs)
     epochs = sorted({e for row in table.values() for e in row})
     rows = [[ACTIVATIONS[f].label] + [f"{row[e][0]} / {row[e][1]}" for e in epochs] for f, row in table.items()]
-    return Markdown(f"**{OPTIMIZERS[challenger].label} in ESGD's place**\n\n"
+    return Markdown(f"**{OPTIMIZERS[challenger].label} against Adam**\n\n"
                     + markdown_table(["field"] + [f"epoch {e}" for e in epochs], rows).data)
 
 
