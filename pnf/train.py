@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from pnf.checkpoint import Checkpoints
 from pnf.config import check_int
+from pnf.device import denormals_flushed
 
 
 class Diverged(RuntimeError):
@@ -107,8 +108,9 @@ def train_epoch(model, optimizer, task, epoch: int, batch_size: int, generator) 
 
 def optimizer_step(model, optimizer, loss_fn, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """One step of any optimizer on the mini-batch (x, y), the way every pnf run drives it:
-    `optimizer.step(closure)`, whose closure lets a curvature optimizer ask for the graph.
-    Returns the mini-batch loss, detached."""
+    `optimizer.step(closure)`, whose closure lets a curvature optimizer ask for the graph,
+    with denormals flushed (`pnf.device.denormals_flushed`). Returns the mini-batch loss,
+    detached."""
 
     def closure(create_graph: bool = False) -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
@@ -116,4 +118,5 @@ def optimizer_step(model, optimizer, loss_fn, x: torch.Tensor, y: torch.Tensor) 
         loss.backward(create_graph=create_graph)
         return loss
 
-    return optimizer.step(closure).detach()
+    with denormals_flushed():
+        return optimizer.step(closure).detach()
