@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pnf.report import scorecard
 from pnf.report.scorecard import CLAIMS, CLAIMS_BY_ID, load_records, note, record, verdict
 
 NOTEBOOKS = {path.stem for path in (Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb")}
@@ -123,3 +124,9 @@ def test_a_share_claim_holds_on_nine_pairs_in_ten():
     assert verdict(claim, entry({"holding": (14, 0, 1), "pairs": (20, 0, 1)})) == "not reproduced"
     assert note(claim, {**entry({"holding": (14, 0, 1), "pairs": (20, 0, 1)}), "reached": 20}) == (
         "holds on 14 of 20 (image, seed) pairs at epoch 20")
+
+
+def test_reports_default_to_the_project_roots_reports_folder(monkeypatch):
+    monkeypatch.delenv("PNF_REPORTS", raising=False)
+    root = Path(scorecard.__file__).resolve().parents[2]
+    assert scorecard.reports_dir() == root / "reports" and (root / "pyproject.toml").exists()

@@ -164,7 +164,7 @@ CLAIMS_BY_ID = {claim.id: claim for claim in CLAIMS}
 
 def reports_dir() -> Path:
     """Where reports are written: `PNF_REPORTS`, else `reports/` at the project's root."""
-    return Path(os.environ.get("PNF_REPORTS", Path(__file__).resolve().parents[1] / "reports"))
+    return Path(os.environ.get("PNF_REPORTS", Path(__file__).resolve().parents[2] / "reports"))
 
 
 def record(claim_id: str, measured: dict, profile: str, paper_data: bool, data: str,
