@@ -48,7 +48,7 @@ def denormals_flushed():
     Gaussian bumps make backward products `grad · f'(z)` of order 1e-39, and a CPU
     matmul over denormals runs several times slower (`make bench`, table 4). A flushed
     value is below every optimizer's ε by some 30 orders of magnitude: runs keep their
-    bits (tests/test_train.py checks it). A no-op where the CPU has no such mode."""
+    bits (tests/test_fused_paths.py checks it). A no-op where the CPU has no such mode."""
     was_flushing = torch.tensor(1e-40).item() == 0.0
     torch.set_flush_denormal(True)
     try:

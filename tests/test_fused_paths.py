@@ -56,8 +56,8 @@ def gaussian_run(optimizer_name: str, steps: int) -> tuple[list[torch.Tensor], i
     for layer in model[:-1]:
         layer.linear.register_forward_hook(count_in_backward)
     coords, colors = torch.rand(1024, 2) * 2 - 1, torch.rand(1024, 3)
-    optimizer = make_optimizer(optimizer_name, model.parameters(), "gaussian", update_d_every=5, d_warmup=5) \
-        if optimizer_name == "esgd" else make_optimizer(optimizer_name, model.parameters(), "gaussian")
+    often = {"update_d_every": 5, "d_warmup": 5} if optimizer_name == "esgd" else {}  # several curvature refreshes
+    optimizer = make_optimizer(optimizer_name, model.parameters(), "gaussian", **often)
     order = torch.randint(0, 1024, (steps, 256), generator=torch.Generator().manual_seed(1))
     for batch in order:
         optimizer_step(model, optimizer, F.mse_loss, coords[batch], colors[batch])
