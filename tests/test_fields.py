@@ -7,6 +7,7 @@ import torch
 
 from benchmarks.activations import differentiated_by
 from pnf.fields import ACTIVATIONS, PositionalEncoding, make_field
+from pnf.tasks.records import in_chunks
 
 
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
@@ -156,3 +157,15 @@ def _leaves(tree) -> list[torch.Tensor]:
         return [tree]
     children = tree.values() if isinstance(tree, dict) else tree
     return [leaf for child in children for leaf in _leaves(child)]
+
+
+@pytest.mark.parametrize("name", ["gaussian", "sine", "wavelet", "relu"])
+@pytest.mark.parametrize("rows, in_dim", [(256 * 256, 2), (40**3, 3)])  # quick's image and occupancy grid
+def test_evaluating_in_chunks_gives_the_one_piece_values_bit_for_bit(name, rows, in_dim):
+    """Evaluation runs 4,096 rows at a time (faster on a CPU); the values must not change."""
+    torch.manual_seed(0)
+    model = make_field(name, in_dim, 3)
+    points = torch.rand(rows, in_dim) * 2 - 1
+    with torch.no_grad():
+        whole = model(points)
+    assert torch.equal(in_chunks(model, points), whole)
