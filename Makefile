@@ -10,6 +10,11 @@ VENV ?= .venv
 # The CPU build on disk here; on a CUDA machine e.g. TORCH_SPEC="torch==2.13.0 --index-url <cuda index>"
 TORCH_SPEC ?= torch==2.13.0
 REPORTS ?= reports
+# Reports built side by side once every run is computed (`runs`); each kernel gets
+# cores / JOBS torch threads and pool workers.
+JOBS ?= 2
+MAKEFLAGS += -j$(JOBS)
+KERNEL_CORES := $(shell n=$$(nproc); echo $$(( n / $(JOBS) > 0 ? n / $(JOBS) : 1 )))
 NOTEBOOK_DIR ?= notebooks
 BIN := $(abspath $(VENV))/bin
 export PNF_CACHE ?= $(CURDIR)/reports/cache
@@ -26,7 +31,7 @@ PNF_SOURCES := $(shell find pnf -name '*.py' 2>/dev/null)
 REPORT_DEPS := $(PNF_SOURCES) pnf/templates/offline.html.j2 $(REPORTS)/.profile-$(PROFILE) $(VENV)/.installed $(wildcard $(PNF_DATA)/*)
 html = $(1:%=$(REPORTS)/%.html)
 
-.PHONY: figures image-exp occupancy-exp bocc-exp nerf-exp test browser data data-if-online estimate bench lab env clean-cache clean
+.PHONY: figures image-exp occupancy-exp bocc-exp nerf-exp test browser data data-if-online estimate runs bench lab env clean-cache clean
 .DELETE_ON_ERROR:
 
 # The index (the scorecard) is written after the reports a target builds, so `make -j` is safe.
@@ -58,9 +63,9 @@ $(REPORTS)/.profile-$(PROFILE):
 # Execute with Papermill (a failing cell fails make with its traceback and leaves no
 # HTML), keep the executed notebook beside the HTML, hide code cells in the HTML, and
 # load nothing from CDNs (pnf/templates/offline.html.j2), so reports read offline.
-$(REPORTS)/%.html: $(NOTEBOOK_DIR)/%.ipynb $(REPORT_DEPS) | data-if-online estimate
+$(REPORTS)/%.html: $(NOTEBOOK_DIR)/%.ipynb $(REPORT_DEPS) | runs
 	rm -f $@
-	cd $(NOTEBOOK_DIR) && $(BIN)/papermill --log-output --no-progress-bar $*.ipynb $(PNF_REPORTS)/$*.ipynb -p profile $(PROFILE)
+	cd $(NOTEBOOK_DIR) && OMP_NUM_THREADS=$(KERNEL_CORES) PNF_WORKERS=$(KERNEL_CORES) $(BIN)/papermill --log-output --no-progress-bar $*.ipynb $(PNF_REPORTS)/$*.ipynb -p profile $(PROFILE)
 	$(BIN)/jupyter nbconvert --log-level ERROR --to html --no-input --template-file $(CURDIR)/pnf/templates/offline.html.j2 \
 	  $(REPORTS)/$*.ipynb --output-dir $(REPORTS)
 
@@ -83,8 +88,13 @@ data-if-online: $(VENV)/.installed
 
 # Once before the reports: about how long training the missing runs will take (never fails the
 # build; not for the tests' tiny profile, which trains in seconds).
-estimate: $(VENV)/.installed
+estimate: $(VENV)/.installed data-if-online
 	$(if $(filter tiny,$(PROFILE)),,$(BIN)/python -m pnf.estimate $(PROFILE) || true)
+
+# Then every run the reports read, in one batch of the executor (no core waits for one
+# notebook's last run); the reports load them from the cache.
+runs: estimate
+	$(BIN)/python -m pnf sweep $(PROFILE)
 
 # Speed tables -> reports/bench.md. FIGURES=1 also times the figure notebooks (many
 # minutes); BENCH_ARGS passes options, e.g. BENCH_ARGS="--size reduced --threads 1".

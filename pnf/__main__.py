@@ -13,7 +13,7 @@ import sys
 import time
 from dataclasses import replace
 
-from pnf import fit
+from pnf import estimate, fit
 from pnf.executors import EXECUTORS, run_all
 from pnf.fields import ACTIVATIONS
 from pnf.optim import OPTIMIZERS
@@ -37,9 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     one.add_argument("--option", type=option, action="append", default=[], metavar="KEY=JSON",
                      help="change an optimizer hyperparameter, e.g. --option lr=0.05")
 
-    sweep = commands.add_parser("sweep", help="compute a profile's grid into the cache")
+    sweep = commands.add_parser("sweep", help="compute the runs a profile's reports read into the cache")
     sweep.add_argument("profile", choices=sorted(PROFILES))
-    sweep.add_argument("--family", action="append", choices=sorted(TASKS), help="a task (default: all)")
+    sweep.add_argument("--family", action="append", choices=sorted(TASKS),
+                       help="only this task's grid (default: every run the reports read, the image-set study's too)")
     sweep.add_argument("--executor", choices=EXECUTORS,
                        help="default: PNF_EXECUTOR, else inline")
 
@@ -102,7 +103,7 @@ def run_sweep(args) -> int:
     if args.executor:
         os.environ["PNF_EXECUTOR"] = args.executor
     os.environ["PNF_PROFILE"] = args.profile
-    configs = grid(args.profile, args.family)
+    configs = grid(args.profile, args.family) if args.family else estimate.configs(args.profile)
     results = run_all(configs)
     diverged = [r.config.label for r in results if r.status != "ok"]
     print(f"{len(results)} runs in {cache_dir()}; diverged: {', '.join(diverged) or 'none'}")

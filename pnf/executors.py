@@ -64,9 +64,10 @@ def pool_workers() -> int:
 
 
 def _pool(configs: list[RunConfig]):
-    """The results of a local process pool, as they finish."""
+    """The results of a local process pool, as they finish; the workers share this
+    process's torch threads (one each when there are as many workers as threads)."""
     workers = pool_workers()
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, torch.get_num_threads() // workers)
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for future in as_completed([pool.submit(_quiet_run, config, threads) for config in configs]):
             yield future.result()

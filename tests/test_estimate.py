@@ -10,6 +10,7 @@ to the reference step (512 points, width 256, 3 hidden layers) these are 12 · 9
 
 import pytest
 
+from pnf import __main__ as cli
 from pnf import estimate, image_set
 from pnf.tasks import grid
 
@@ -79,3 +80,17 @@ def test_nothing_missing_says_so_without_calibrating(monkeypatch, capsys):
 def test_unknown_profile_is_refused_with_the_profiles():
     with pytest.raises(ValueError, match="unknown profile 'huge'; one of .*quick"):
         estimate.main(["huge"])
+
+
+def test_the_sweep_computes_what_the_estimate_prices(monkeypatch, capsys):
+    """`make figures` sweeps first: `python -m pnf sweep PROFILE` runs every config the
+    estimate counts (the image-set study's included), `--family` one task's grid."""
+    swept = []
+    monkeypatch.setattr(cli, "run_all", lambda configs: swept.append(configs) or [])
+    assert cli.main(["sweep", "tiny"]) == 0
+    assert cli.main(["sweep", "tiny", "--family", "occupancy"]) == 0
+    every, occupancy = ({c.key() for c in configs} for configs in swept)
+    assert every == {c.key() for c in estimate.configs("tiny")}
+    assert any(c.data == "skimage:chelsea" for c in swept[0])  # a study image
+    assert occupancy == {c.key() for c in grid("tiny", ["occupancy"])}
+    assert "0 runs in" in capsys.readouterr().out
