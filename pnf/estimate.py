@@ -2,8 +2,9 @@
 
 The optimizer steps of the runs its reports read that are not cached, each priced by
 a few real steps of its (activation, optimizer) on the image MLP at batch 512 timed
-here, scaled by the task's points × width² × hidden layers a step. Approximate:
-evaluation and notebook start-ups are not counted; small fields run below that rate.
+here, scaled by the task's points × width² × hidden layers a step; an evaluated point
+counts a third of a trained one (a forward pass without backward). Approximate:
+NeRF's test renders and notebook start-ups are not counted; small fields run below that rate.
 """
 
 import math
@@ -28,11 +29,11 @@ from pnf.train import optimizer_step
 
 REFERENCE_POINTS, REFERENCE_WIDTH, REFERENCE_LAYERS = 512, 256, 3  # the image MLP (make_field's defaults)
 WARMUP_STEPS = 60  # untimed: ESGD's preset computes curvature every step for its first 50, then every 100th
-# Per task: (optimizer steps an epoch, points a step) of a config.
+# Per task: (optimizer steps an epoch, points a step, points an evaluation) of a config.
 STEPS = {
-    "image": (lambda c: math.ceil(c.resolution**2 / c.batch_size), lambda c: c.batch_size),
-    "occupancy": (lambda c: 1, lambda c: c.batch_size),
-    "nerf": (lambda c: ITERATIONS_PER_EPOCH, lambda c: c.batch_size * c.task_options["samples"]),
+    "image": (lambda c: math.ceil(c.resolution**2 / c.batch_size), lambda c: c.batch_size, lambda c: c.resolution**2),
+    "occupancy": (lambda c: 1, lambda c: c.batch_size, lambda c: c.resolution**3),
+    "nerf": (lambda c: ITERATIONS_PER_EPOCH, lambda c: c.batch_size * c.task_options["samples"], lambda c: 0),
 }
 
 
@@ -42,14 +43,23 @@ def configs(profile: str) -> list[RunConfig]:
     return list({config.key(): config for config in grid(profile) + study}.values())
 
 
+def evaluations(config: RunConfig) -> int:
+    """Epochs at which the training loop evaluates: 0, every `eval_every`-th, the
+    snapshots and the last."""
+    every = range(0, config.epochs + 1, config.eval_every)
+    return len({*every, *config.snapshot_epochs, config.epochs})
+
+
 def reference_steps(config: RunConfig) -> float:
-    """The run's optimizer steps, each counted as its points × width² × hidden layers
-    over the reference's (the image MLP at batch 512)."""
-    steps_an_epoch, points = STEPS[config.task]
+    """The run's optimizer steps and evaluations, each counted as its points × width² ×
+    hidden layers over the reference step's (the image MLP at batch 512); an evaluated
+    point is a third of a trained one."""
+    steps_an_epoch, points, evaluated = STEPS[config.task]
     width = config.field_options.get("hidden_features", REFERENCE_WIDTH)
     layers = config.field_options.get("hidden_layers", REFERENCE_LAYERS)
-    work = points(config) * width**2 * layers / (REFERENCE_POINTS * REFERENCE_WIDTH**2 * REFERENCE_LAYERS)
-    return config.epochs * steps_an_epoch(config) * work
+    trained = config.epochs * steps_an_epoch(config) * points(config)
+    points_total = trained + evaluations(config) * evaluated(config) / 3
+    return points_total * width**2 * layers / (REFERENCE_POINTS * REFERENCE_WIDTH**2 * REFERENCE_LAYERS)
 
 
 def step_seconds(activation: str, optimizer: str, options: dict, points: int = REFERENCE_POINTS,

@@ -1,11 +1,14 @@
 """`python -m pnf.estimate`: the runs `make figures` misses, their steps and the minutes
 they take, on the tiny profile with the step's price mocked (nothing is trained).
 
-At the tiny profile an image run is 2 epochs of ceil(24² / 96) = 6 steps of 96 pixels,
-an occupancy run 2 epochs of one step of 256 points, a NeRF run one epoch of 100
-iterations of 32 rays × 8 samples through a 16-wide field of one hidden layer. Relative
-to the reference step (512 points, width 256, 3 hidden layers) these are 12 · 96/512 =
-2.25, 2 · 256/512 = 1 and 100 · (32·8·16²·1) / (512·256²·3) = 100/1536 reference steps.
+At the tiny profile an image run is 2 epochs of ceil(24² / 96) = 6 steps of 96 pixels
+and 3 evaluations of 24² pixels (epochs 0, 1 = the snapshot, 2), an occupancy run 2
+epochs of one step of 256 points and 3 evaluations of 12³ points, a NeRF run one epoch of
+100 iterations of 32 rays × 8 samples through a 16-wide field of one hidden layer (its
+test renders are not counted). Relative to the reference step (512 points, width 256, 3
+hidden layers), an evaluated point a third of a trained one, these are 12 · 96/512 + 3 ·
+576/(3 · 512) = 3.375, 2 · 256/512 + 3 · 1728/(3 · 512) = 4.375 and 100 · (32·8·16²·1) /
+(512·256²·3) = 100/1536 reference steps.
 """
 
 import pytest
@@ -14,7 +17,7 @@ from pnf import __main__ as cli
 from pnf import estimate, image_set
 from pnf.tasks import grid
 
-REFERENCE_STEPS_A_RUN = {"image": 2.25, "occupancy": 1.0, "nerf": 100 / 1536}
+REFERENCE_STEPS_A_RUN = {"image": 3.375, "occupancy": 4.375, "nerf": 100 / 1536}
 
 
 @pytest.fixture(autouse=True)
