@@ -8,7 +8,8 @@ after a sweep only loads. The cache folder is `PNF_CACHE`, else `~/.cache/pnf`
 and `sha256.json` (their checksums), written to a staging folder `.<key>-*` and renamed
 into place, so an interrupted run never leaves a half-written entry. An entry that does
 not match its checksums or does not parse is reported, moved to `.corrupt/` and
-recomputed. Diverged runs are returned, never cached. A run in progress checkpoints to
+recomputed. A diverged run is cached like any other (with its step): it diverges again
+the same way, so a second build does not train it again. A run in progress checkpoints to
 `.partial/<key>/` every few epochs and resumes from there. Everything follows the umask.
 
 The key changes with `pnf.RESULTS_VERSION`, a number bumped by hand in the commit
@@ -113,8 +114,7 @@ def run(config: RunConfig, progress: bool = True) -> Result:
     # epochs between checkpoints: PNF_CHECKPOINT_EVERY, default 5
     checkpoints = Checkpoints(cache_dir() / ".partial" / config.key(), env_int("PNF_CHECKPOINT_EVERY", 5))
     result = compute(config, progress=progress, checkpoints=checkpoints)
-    if result.status == "ok":
-        save(result, entry)
+    save(result, entry)
     checkpoints.clear()
     return result
 

@@ -59,11 +59,15 @@ def test_config_changes_change_the_key():
     assert tiny().key() != tiny(optimizer_options={"bias_correction": "refreshes"}).key()
 
 
-def test_divergence_is_reported_with_its_step_and_not_cached(cache):
-    result = runs.run(tiny(activation="gaussian", optimizer_options={"lr": 1e30}), progress=False)
+def test_divergence_is_reported_with_its_step_and_cached_as_such(cache, monkeypatch):
+    config = tiny(activation="gaussian", optimizer_options={"lr": 1e30})
+    result = runs.run(config, progress=False)
     assert result.status == "diverged"
     assert 1 <= result.diverged_step <= 3 * 4
-    assert not cache.exists() or not any(cache.iterdir())
+    assert runs.is_cached(config)
+    monkeypatch.setattr(runs, "compute", lambda *args, **kwargs: pytest.fail("recomputed a cached divergence"))
+    again = runs.run(config, progress=False)
+    assert (again.status, again.diverged_step, again.history) == ("diverged", result.diverged_step, result.history)
 
 
 def test_diverged_error_names_step_and_optimizer():
