@@ -34,6 +34,7 @@ from pnf.fields import make_field
 from pnf.metrics import psnr
 from pnf.optim import ESGD, make_optimizer
 from pnf.profiles import check_profile
+from pnf.tasks.records import in_chunks
 from pnf.train import optimizer_step
 
 QUANTILES = (0.0, 0.1, 0.5, 0.9, 1.0)
@@ -167,7 +168,7 @@ def _layer_row(optimizer, p, weight_before, d_before) -> dict:
 def _evaluate(model, coords: torch.Tensor, image: torch.Tensor, step: int, series: dict) -> None:
     """Append the step, whole-image MSE and PSNR (dB, of the prediction clipped to [0, 1])
     to `series`."""
-    prediction = model(coords).reshape(image.shape)
+    prediction = in_chunks(model, coords).reshape(image.shape)
     series["eval_step"].append(step)
     series["mse"].append(float(F.mse_loss(prediction, image)))
     series["psnr"].append(psnr(prediction.clamp(0, 1).numpy(), image.numpy()))
