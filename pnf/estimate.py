@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"nothing to train: all {total} runs of profile {profile!r} are cached")
         return
     print(f"this will take about {max(1, round(seconds / 60))} minutes ({missing} runs missing of {total}); "
-          f"approximate: training only, {workers()} worker(s), priced by a short calibration on {default_device()}")
+          f"approximate: training and evaluation, {workers()} worker(s), priced by a short calibration on {default_device()}")
 
 
 if __name__ == "__main__":
