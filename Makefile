@@ -37,6 +37,10 @@ html = $(1:%=$(REPORTS)/%.html)
 # The index (the scorecard) is written after the reports a target builds, so `make -j` is safe.
 figures: $(call html,$(NOTEBOOKS))
 	$(BIN)/python -m pnf.report.index $(REPORTS)
+# One task's reports sweep only that task's runs.
+image-exp: SWEEP_TASKS = --family image
+occupancy-exp: SWEEP_TASKS = --family occupancy
+nerf-exp: SWEEP_TASKS = --family nerf
 image-exp: $(call html,$(call task_notebooks,image))
 	$(BIN)/python -m pnf.report.index $(REPORTS)
 occupancy-exp: $(call html,$(call task_notebooks,occupancy))
@@ -94,7 +98,7 @@ estimate: $(VENV)/.installed data-if-online
 # Then every run the reports read, in one batch of the executor (no core waits for one
 # notebook's last run); the reports load them from the cache.
 runs: estimate
-	$(BIN)/python -m pnf sweep $(PROFILE)
+	$(BIN)/python -m pnf sweep $(PROFILE) $(SWEEP_TASKS)
 
 # Speed tables -> reports/bench.md. FIGURES=1 also times the figure notebooks (many
 # minutes); BENCH_ARGS passes options, e.g. BENCH_ARGS="--size reduced --threads 1".

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep = commands.add_parser("sweep", help="compute the runs a profile's reports read into the cache")
     sweep.add_argument("profile", choices=sorted(PROFILES))
     sweep.add_argument("--family", action="append", choices=sorted(TASKS),
-                       help="only this task's grid (default: every run the reports read, the image-set study's too)")
+                       help="only this task's reports' runs (default: every task's; image includes the image-set study)")
     sweep.add_argument("--executor", choices=EXECUTORS,
                        help="default: PNF_EXECUTOR, else inline")
 
@@ -103,7 +103,7 @@ def run_sweep(args) -> int:
     if args.executor:
         os.environ["PNF_EXECUTOR"] = args.executor
     os.environ["PNF_PROFILE"] = args.profile
-    configs = grid(args.profile, args.family) if args.family else estimate.configs(args.profile)
+    configs = estimate.configs(args.profile, args.family)
     results = run_all(configs)
     diverged = [r.config.label for r in results if r.status != "ok"]
     print(f"{len(results)} runs in {cache_dir()}; diverged: {', '.join(diverged) or 'none'}")

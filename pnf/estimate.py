@@ -37,10 +37,11 @@ STEPS = {
 }
 
 
-def configs(profile: str) -> list[RunConfig]:
-    """Every run `make figures` reads at `profile`, without duplicates."""
-    study = image_set.study_configs(profile, image_set.SETTINGS[profile])
-    return list({config.key(): config for config in grid(profile) + study}.values())
+def configs(profile: str, tasks: list[str] | None = None) -> list[RunConfig]:
+    """Every run the reports of `tasks` (default: all, what `make figures` reads) read at
+    `profile`, the image-set study's with the image task's, without duplicates."""
+    study = image_set.study_configs(profile, image_set.SETTINGS[profile]) if not tasks or "image" in tasks else []
+    return list({config.key(): config for config in grid(profile, tasks) + study}.values())
 
 
 def evaluations(config: RunConfig) -> int:

@@ -92,8 +92,9 @@ def test_the_sweep_computes_what_the_estimate_prices(monkeypatch, capsys):
     monkeypatch.setattr(cli, "run_all", lambda configs: swept.append(configs) or [])
     assert cli.main(["sweep", "tiny"]) == 0
     assert cli.main(["sweep", "tiny", "--family", "occupancy"]) == 0
-    every, occupancy = ({c.key() for c in configs} for configs in swept)
-    assert every == {c.key() for c in estimate.configs("tiny")}
-    assert any(c.data == "skimage:chelsea" for c in swept[0])  # a study image
+    assert cli.main(["sweep", "tiny", "--family", "image"]) == 0
+    every, occupancy, image = ({c.key() for c in configs} for configs in swept)
+    assert every == {c.key() for c in estimate.configs("tiny")} == occupancy | image | {c.key() for c in grid("tiny")}
+    assert any(c.data == "skimage:chelsea" for c in swept[0]) and any(c.data == "skimage:chelsea" for c in swept[2])
     assert occupancy == {c.key() for c in grid("tiny", ["occupancy"])}
     assert "0 runs in" in capsys.readouterr().out
