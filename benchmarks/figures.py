@@ -51,10 +51,10 @@ def run(profile: str, names: list[str] | None = None) -> list[Table]:
             if other:
                 other.terminate()
         rows.append([cache_state, "one busy process" if busy else "idle", seconds, seconds / 60])
-    cold = rows[0][2]
-    table = Table(f"6. `make figures` at profile {profile} ({len(names or notebooks())} reports)",
+    cold, built = rows[0][2], names or notebooks()
+    table = Table(f"6. `make figures` at profile {profile} ({len(built)} reports)",
                   ["cache", "machine", "wall s", "wall min"], rows,
-                  [f"{', '.join(names or notebooks())}, built as `make figures` builds them ({os.cpu_count()} cores). "
+                  [f"{', '.join(built)}, built as `make figures` builds them ({os.cpu_count()} cores). "
                    f"Beside one busy process: {rows[2][2] / cold:.2f}× the idle cold time. Targets at quick: ≤ 12 "
                    "min cold, ≤ 30 s warm, ≤ 1.5× beside one busy process."])
     return [table]

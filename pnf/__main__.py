@@ -19,7 +19,7 @@ from pnf.fields import ACTIVATIONS
 from pnf.optim import OPTIMIZERS
 from pnf.profiles import PROFILES
 from pnf.runs import CorruptEntry, cache_dir, clear_cache, read_record, run
-from pnf.tasks import TASKS, get_task, grid
+from pnf.tasks import TASKS, get_task
 
 
 def main(argv: list[str] | None = None) -> int:
