@@ -29,11 +29,12 @@ import torch
 import torch.nn.functional as F
 
 from pnf.config import check_int
-from pnf.data.images import pixel_grid
+from pnf.data.images import load_image, pixel_grid
 from pnf.fields import make_field
 from pnf.metrics import psnr
 from pnf.optim import ESGD, make_optimizer
 from pnf.profiles import check_profile
+from pnf.runs import memoized
 from pnf.tasks.records import in_chunks
 from pnf.train import optimizer_step
 
@@ -73,15 +74,24 @@ def trace_settings(profile: str, epochs: int | None = None, seeds: int | None = 
                    **{name: check_int(name, value, 1) for name, value in given.items() if value is not None})
 
 
-def trace_field(activation: str, optimizer: str, pixels: np.ndarray, seed: int, settings: TraceSettings,
+def trace_field(activation: str, optimizer: str, source: str, seed: int, settings: TraceSettings,
                 steps: int | None = None, **optimizer_options) -> dict:
-    """`trace_image_training` of a fresh field `activation` (seeded by `seed`) under the
-    registered `optimizer` with its preset, for `steps` (default: the settings' epochs)."""
-    torch.manual_seed(seed)
-    model = make_field(activation, 2, 3, hidden_features=settings.hidden_features)
-    chosen = make_optimizer(optimizer, model.parameters(), activation, seed=seed, **optimizer_options)
-    return trace_image_training(model, chosen, pixels, steps or settings.steps(), settings.batch_size, seed,
-                                settings.eval_every)
+    """`trace_image_training` of a fresh field `activation` (seeded by `seed`) on image
+    `source` under the registered `optimizer` with its preset, for `steps` (default: the
+    settings' epochs); cached like a run (`pnf.runs.memoized`)."""
+    steps = steps or settings.steps()
+    shape = {name: getattr(settings, name) for name in ("resolution", "hidden_features", "batch_size", "eval_every")}
+    inputs = {"activation": activation, "optimizer": optimizer, "source": source, "seed": seed, "steps": steps,
+              "settings": shape, "options": optimizer_options}
+
+    def trace():
+        torch.manual_seed(seed)
+        model = make_field(activation, 2, 3, hidden_features=settings.hidden_features)
+        chosen = make_optimizer(optimizer, model.parameters(), activation, seed=seed, **optimizer_options)
+        pixels = load_image(source, settings.resolution).pixels.numpy()
+        return trace_image_training(model, chosen, pixels, steps, settings.batch_size, seed, settings.eval_every)
+
+    return memoized("trace", inputs, trace, sources=(source,))
 
 
 def effective_step(lr: float, eps: float, scale: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ with a floor at round-off.
 """
 
 import copy
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from torch.func import functional_call, hessian, jacrev, vmap
 from pnf.data.images import load_image, pixel_grid
 from pnf.fields import make_field
 from pnf.optim import make_optimizer
+from pnf.runs import memoized
 from pnf.train import optimizer_step
 
 EIGEN_FLOOR = 1e-10  # relative floor of |eigenvalues| counted in a condition number
@@ -222,6 +223,14 @@ class FieldCurvature:
     @property
     def adam_gn_correlation(self) -> float:
         return log_correlation(torch.from_numpy(self.adam_v), torch.from_numpy(self.gn_diagonal))
+
+
+def analyse(activation: str, source: str, settings, seed: int = 0) -> FieldCurvature:
+    """`analyse_field` on the central patch of image `source` (`settings`: a
+    `CurvatureSettings`), cached like a run (`pnf.runs.memoized`)."""
+    inputs = {"activation": activation, "source": source, "settings": asdict(settings), "seed": seed}
+    return FieldCurvature(**memoized("curvature", inputs, sources=(source,), compute=lambda: asdict(analyse_field(
+        activation, image_patch(source, settings.resolution, settings.patch), settings, seed))))
 
 
 def analyse_field(activation: str, patch: Patch, settings, seed: int = 0) -> FieldCurvature:

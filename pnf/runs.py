@@ -10,7 +10,9 @@ into place, so an interrupted run never leaves a half-written entry. An entry th
 not match its checksums or does not parse is reported, moved to `.corrupt/` and
 recomputed. A diverged run is cached like any other (with its step): it diverges again
 the same way, so a second build does not train it again. A run in progress checkpoints to
-`.partial/<key>/` every few epochs and resumes from there. Everything follows the umask.
+`.partial/<key>/` every few epochs and resumes from there. An analysis that is not a run
+(a curvature spectrum, a trace) is cached by `memoized` as `analyses/<name>-<key>.npz`.
+Everything follows the umask.
 
 The key changes with `pnf.RESULTS_VERSION`, a number bumped by hand in the commit
 that changes what runs compute (a loss, a metric, a default): results of older code
@@ -31,6 +33,7 @@ import zipfile
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -38,6 +41,7 @@ import torch
 import pnf
 from pnf.checkpoint import Checkpoints
 from pnf.config import ConfigError, RunConfig, env_int
+from pnf.data.fingerprint import fingerprint
 from pnf.device import default_device, describe, seeded_generator
 from pnf.optim import make_optimizer
 from pnf.tasks import make_task
@@ -80,6 +84,7 @@ CHECKSUMS = "sha256.json"  # {entry file: sha256}
 KEY = re.compile(r"[0-9a-f]{20}")
 STAGING = re.compile(r"\.[0-9a-f]{20}-.+")
 CHECKPOINT = re.compile(r"epoch-\d+\.(pt|sha256)(\.\d+\.part)?")
+ANALYSIS = re.compile(r"[a-z_]+-[0-9a-f]{20}\.npz|\.[a-z_]+-[0-9a-f]{20}\.\d+\.npz")
 READ_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile)
 
 
@@ -117,6 +122,53 @@ def run(config: RunConfig, progress: bool = True) -> Result:
     save(result, entry)
     checkpoints.clear()
     return result
+
+
+def memoized(name: str, inputs: dict, compute: Callable[[], object], sources: tuple[str, ...] = ()) -> object:
+    """`compute()`, cached like a run: stored in `<cache>/analyses/<name>-<key>.npz`, the
+    key a hash of `inputs` (JSON-able), of `pnf.RESULTS_VERSION` and of the content of the
+    data `sources` it reads. The value is nested dicts (string keys), lists, numbers,
+    strings, None and numpy arrays (tuples come back as lists); it is stored without
+    pickling, written under a temporary name and renamed into place. A file that cannot be
+    read back is reported and recomputed."""
+    record = {"inputs": inputs, "results_version": pnf.RESULTS_VERSION,
+              "data_sha256": {source: fingerprint(source) for source in sources}}
+    key = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:20]
+    path = cache_dir() / "analyses" / f"{name}-{key}.npz"
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                arrays = {array: stored[array] for array in stored.files}
+            return _join(json.loads(str(arrays.pop("structure"))), arrays)
+        except READ_ERRORS as error:
+            warnings.warn(f"cached analysis {path} is corrupt ({type(error).__name__}: {error}); recomputing",
+                          stacklevel=2)
+    value, arrays = compute(), {}
+    structure = json.dumps(_split(value, arrays))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.parent / f".{path.stem}.{os.getpid()}.npz"
+    np.savez_compressed(staging, structure=np.array(structure), **arrays)
+    staging.replace(path)
+    return value
+
+
+def _split(value, arrays: dict):
+    """`value` as JSON: each numpy array replaced by `{"array": name}` and put in `arrays`."""
+    if isinstance(value, np.ndarray):
+        arrays[f"a{len(arrays)}"] = value
+        return {"array": f"a{len(arrays) - 1}"}
+    if isinstance(value, dict):
+        return {"dict": {key: _split(item, arrays) for key, item in value.items()}}
+    if isinstance(value, (list, tuple)):
+        return [_split(item, arrays) for item in value]
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _join(value, arrays: dict):
+    """The inverse of `_split`."""
+    if isinstance(value, dict):
+        return arrays[value["array"]] if "array" in value else {k: _join(v, arrays) for k, v in value["dict"].items()}
+    return [_join(item, arrays) for item in value] if isinstance(value, list) else value
 
 
 def compute(config: RunConfig, progress: bool = True, checkpoints: Checkpoints | None = None) -> Result:
@@ -230,7 +282,8 @@ def set_aside(entry: Path) -> Path:
 def foreign_files(folder: Path) -> list[Path]:
     """What in cache `folder` pnf did not write. pnf writes entries `<key>/` (with
     ENTRY_FILES and CHECKSUMS), their staging folders `.<key>-*`, checkpoints
-    `.partial/<key>/epoch-*`, and the folders `.corrupt/` and `.submitit/`."""
+    `.partial/<key>/epoch-*`, analyses `analyses/<name>-<key>.npz` (and their staging
+    files), and the folders `.corrupt/` and `.submitit/`."""
     found = []
     for item in sorted(folder.iterdir()):
         if item.is_symlink() or not item.is_dir():
@@ -241,6 +294,9 @@ def foreign_files(folder: Path) -> list[Path]:
                     found.append(run)
                 else:
                     found += [f for f in sorted(run.iterdir()) if not CHECKPOINT.fullmatch(f.name)]
+        elif item.name == "analyses":
+            found += [f for f in sorted(item.iterdir())
+                      if f.is_symlink() or not f.is_file() or not ANALYSIS.fullmatch(f.name)]
         elif KEY.fullmatch(item.name) or STAGING.fullmatch(item.name):
             found += [f for f in sorted(item.iterdir()) if f.name not in (*ENTRY_FILES, CHECKSUMS)]
         elif item.name not in (".corrupt", ".submitit"):

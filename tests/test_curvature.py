@@ -114,3 +114,14 @@ def test_analyse_field_at_tiny_profile_reports_finite_curvature():
     assert len(result.spectra["H"]) == result.parameters == len(result.adam_v)
     assert 0.0 < result.hv_density["trained"] <= 1.0
     assert -1.0 <= result.adam_gn_correlation <= 1.0
+
+
+def test_analyse_measures_an_image_patch_once_then_loads_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("PNF_CACHE", str(tmp_path))
+    settings = curvature.SETTINGS["tiny"]
+    first = curvature.analyse("sine", "skimage:astronaut", settings)
+    monkeypatch.setattr(curvature, "analyse_field", lambda *args: pytest.fail("analysed again"))
+    again = curvature.analyse("sine", "skimage:astronaut", settings)
+    assert again.conditions == first.conditions and again.hv_density == first.hv_density
+    np.testing.assert_array_equal(again.spectra["H"], first.spectra["H"])
+    assert again.adam_gn_correlation == first.adam_gn_correlation

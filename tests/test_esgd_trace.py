@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from pnf import esgd_trace
 from pnf.esgd_trace import effective_step, plot_psnr, plot_trace, summarize, trace_image_training
 from pnf.fields import make_field
 from pnf.metrics import psnr
@@ -100,3 +101,15 @@ def test_bad_inputs_raise(setting, value, pixels):
                else rf"{setting} must be an integer ≥ 1, not {value!r}")
     with pytest.raises(ValueError, match=message):
         trace_image_training(*tiny(), pixels, **options)
+
+
+def test_trace_field_traces_an_image_once_then_loads_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("PNF_CACHE", str(tmp_path))
+    settings = esgd_trace.SETTINGS["tiny"]
+    first = esgd_trace.trace_field("sine", "esgd", "skimage:astronaut", 0, settings, steps=3)
+    assert first["step"].tolist() == [1, 2, 3] and first["layers"][-1] == "4.weight"  # 4 layers + output
+    monkeypatch.setattr(esgd_trace, "trace_image_training", lambda *args: pytest.fail("traced again"))
+    again = esgd_trace.trace_field("sine", "esgd", "skimage:astronaut", 0, settings, steps=3)
+    assert again.keys() == first.keys() and again["diverged_step"] is None
+    for key in ("loss", "update_ratio", "scale_quantiles", "psnr"):
+        np.testing.assert_array_equal(again[key], first[key])

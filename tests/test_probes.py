@@ -199,7 +199,7 @@ def test_replacing_an_image_at_the_same_path_recomputes_it(tmp_path):
 
 
 def filled_cache(cache: Path) -> Path:
-    """A cache with one entry, checkpoints, a staging folder, a set-aside entry and submitit logs."""
+    """A cache with one entry, checkpoints, a staging folder, a set-aside entry, submitit logs and an analysis."""
     entry = cache / tiny().key()
     runs.save(runs.compute(tiny(), progress=False), entry)
     (cache / ".partial" / tiny(seed=1).key()).mkdir(parents=True)
@@ -207,18 +207,20 @@ def filled_cache(cache: Path) -> Path:
     (cache / f".{tiny(seed=2).key()}-123-abcdef12").mkdir()
     (cache / ".corrupt" / f"{tiny(seed=3).key()}-abcdef12").mkdir(parents=True)
     (cache / ".submitit" / "17").mkdir(parents=True)
+    runs.memoized("curvature", {"seed": 0}, lambda: [1.0])
     return entry
 
 
 def test_clearing_removes_what_pnf_wrote(cache):
     filled_cache(cache)
-    assert runs.clear_cache() == 5
+    assert runs.clear_cache() == 6
     assert cache.exists() and empty(cache)
 
 
 @pytest.mark.parametrize("stranger, named", [("thesis.tex", "thesis.tex"), ("photos/cat.jpg", "photos"),
                                               ("0123456789abcdef0123/notes.md", "notes.md"),
-                                              (".partial/mine.txt", "mine.txt")])
+                                              (".partial/mine.txt", "mine.txt"),
+                                              ("analyses/results.csv", "results.csv")])
 def test_clearing_refuses_a_folder_that_holds_anything_else(stranger, named, cache):
     entry = filled_cache(cache)
     (cache / stranger).parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,8 @@
 """Runs: determinism, caching, divergence."""
 
+import math
+
+import numpy as np
 import pytest
 import torch
 
@@ -95,3 +98,28 @@ def test_the_key_covers_the_content_of_every_file_of_a_scene_folder(tmp_path):
     (scene / "train" / "r_0.png").write_bytes(b"view 0, changed")
     assert config.key() != before
     assert source_files("skimage:astronaut") == {}
+
+
+def test_an_analysis_is_computed_once_then_loaded_and_keyed_by_its_inputs(cache):
+    calls = []
+
+    def analysis(value):
+        calls.append(value)
+        return {"spectrum": np.arange(3.0) * value, "layers": ("a", "b"), "kappa": {"H": math.inf}, "step": None}
+
+    first = runs.memoized("curvature", {"seed": 0}, lambda: analysis(2.0), sources=("skimage:astronaut",))
+    again = runs.memoized("curvature", {"seed": 0}, lambda: analysis(5.0), sources=("skimage:astronaut",))
+    assert calls == [2.0] and np.array_equal(again["spectrum"], first["spectrum"])
+    assert again["layers"] == ["a", "b"] and again["kappa"] == {"H": math.inf} and again["step"] is None
+    runs.memoized("curvature", {"seed": 1}, lambda: analysis(3.0))
+    assert calls == [2.0, 3.0] and len(list((cache / "analyses").iterdir())) == 2
+    assert runs.foreign_files(cache) == []
+
+
+def test_a_corrupt_analysis_is_reported_and_recomputed(cache):
+    runs.memoized("trace", {"seed": 0}, lambda: [1, 2])
+    (path,) = (cache / "analyses").iterdir()
+    path.write_bytes(b"not an archive")
+    with pytest.warns(UserWarning, match=rf"cached analysis .*{path.name} is corrupt.*recomputing"):
+        assert runs.memoized("trace", {"seed": 0}, lambda: [3]) == [3]
+    assert runs.memoized("trace", {"seed": 0}, lambda: [4]) == [3]
