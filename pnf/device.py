@@ -37,7 +37,8 @@ def describe(device: torch.device) -> str:
     """A human-readable name of the hardware, for reports."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"{platform.processor() or platform.machine()} CPU, {threads} thread{'' if threads == 1 else 's'}"
 
 
 @contextlib.contextmanager

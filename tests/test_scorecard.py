@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pnf.report import scorecard
+from pnf.report import scorecard, text
 from pnf.report.scorecard import CLAIMS, CLAIMS_BY_ID, load_records, note, record, verdict
 
 NOTEBOOKS = {path.stem for path in (Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb")}
@@ -116,6 +116,20 @@ def test_a_run_that_stopped_before_the_papers_epoch_is_not_testable():
 def test_an_ordering_counts_only_beyond_the_spread_or_the_margin(esgd, adam, expected):
     claim = CLAIMS_BY_ID["fig1-wavelet-psnr-epoch10"]
     assert verdict(claim, {**entry({"esgd": esgd, "adam": adam}, comparable=False), "reached": 10}) == expected
+
+
+def test_a_report_says_the_verdict_with_its_note_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("PNF_REPORTS", str(tmp_path))
+    spread = record("fig1-wavelet-psnr-epoch10", {"esgd": (22.5, 4.47, 3), "adam": (25.13, 0.05, 3)}, "quick", False,
+                    "skimage:astronaut", reached=10)
+    assert text.verdict(spread) == "**undecided** (the gap is within the spread across seeds (one seed: within the " \
+                                   "stated margin))"
+    early = record("image-sine-final-mse", {"esgd": (1e-4, 0.0, 3), "adam": (1e-3, 0.0, 3)}, "quick", False,
+                   "skimage:astronaut", reached=10)
+    assert text.verdict(early).startswith("**not testable** (at this profile (10 of 200 epochs)")
+    held = record("fig1-wavelet-psnr-epoch10", {"esgd": (29.0, 0.1, 2), "adam": (26.9, 0.2, 2)}, "quick", True,
+                  "div2k:test:14")
+    assert text.verdict(held) == "**ordering reproduced**"
 
 
 def test_a_share_claim_holds_on_nine_pairs_in_ten():

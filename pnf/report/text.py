@@ -45,8 +45,15 @@ def orderings(winners: dict, expected: dict, what: str) -> str:
     """Which fields' winner (from `stats.winners`) is the paper's (`expected`, per field)."""
     agree = [a for a in winners if a in expected and winners[a]["winner"] == expected[a]]
     differ = [a for a in winners if a in expected and a not in agree]
-    return (f"The paper's ordering of {what} holds here for: {labels(agree)}; it does **not** hold for: "
-            f"{labels(differ)}" + (" (nothing was tuned to change it)" if differ else "") + ".")
+    return (f"The paper's ordering of {what} (means over seeds) holds here for: {labels(agree)}; it does **not** "
+            f"hold for: {labels(differ)}" + (" (nothing was tuned to change it)" if differ else "") + ". The "
+            "scorecard's verdicts also weigh the spread across seeds and the epoch the paper claims at.")
+
+
+def verdict(entry: dict) -> str:
+    """"**undecided** (the gap is within ...)": a scorecard record's verdict, with its note."""
+    note = entry["note"].removeprefix(entry["verdict"]).strip(" :")
+    return f"**{entry['verdict']}**" + (f" ({note})" if note else "")
 
 
 def shorter_run(epochs: int, paper_epochs: int, target: str, unit: str = "epoch") -> str:
