@@ -15,7 +15,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from pnf import image_set
+from pnf import image_set, tuning
 from pnf.config import RunConfig
 from pnf.device import default_device
 from pnf.executors import pool_workers
@@ -39,9 +39,14 @@ STEPS = {
 
 def configs(profile: str, tasks: list[str] | None = None) -> list[RunConfig]:
     """Every run the reports of `tasks` (default: all, what `make figures` reads) read at
-    `profile`, the image-set study's with the image task's, without duplicates."""
-    study = image_set.study_configs(profile, image_set.SETTINGS[profile]) if not tasks or "image" in tasks else []
-    return list({config.key(): config for config in grid(profile, tasks) + study}.values())
+    `profile`, without duplicates: with the image task's, the image-set study's and the
+    beyond-the-paper protocol's known before it runs (all but the picked rates')."""
+    extra = []
+    if not tasks or "image" in tasks:
+        evaluations, sweeps = tuning.protocol_configs(tuning.settings_for(profile))
+        extra = image_set.study_configs(profile, image_set.SETTINGS[profile]) + [
+            config for group in (*evaluations.values(), *sweeps.values()) for config in group]
+    return list({config.key(): config for config in grid(profile, tasks) + extra}.values())
 
 
 def evaluations(config: RunConfig) -> int:

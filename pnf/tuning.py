@@ -9,7 +9,9 @@
    every optimizer also at its preset untouched (`evaluation_configs(..., lr=None)`); a
    picked rate equal to the preset's is the preset's config (one run, cached once).
 
-`peak_memory` measures what an optimizer's steps add to a process's peak resident memory.
+`SETTINGS` give the protocol's grid per profile (the beyond-the-paper report's) and
+`protocol_configs` its runs known before any has run. `peak_memory` measures what an
+optimizer's steps add to a process's peak resident memory.
 
 "Learning rate" is the optimizer's `lr` option; for Muon that is the Muon part's, its
 AdamW part keeps its preset. An optimizer registered `full_batch` (L-BFGS) is run with
@@ -23,14 +25,90 @@ import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
 from pnf.config import RunConfig, check_int
+from pnf.fields import ACTIVATIONS
+from pnf.image_set import DIV2K, FIELDS, PHOTOS, available
 from pnf.optim import OPTIMIZERS, make_optimizer
-from pnf.tasks.image import ImageFitting
+from pnf.profiles import check_profile
+from pnf.tasks.image import PAPER, ImageFitting, ImageSettings
 from pnf.train import optimizer_step
+
+# esgd_primed: the ESGD variant pnf.optim.esgd_variants recommends
+ALL_OPTIMIZERS = ("adam", "esgd", "esgd_primed", "muon", "soap", "kron", "sophiah", "lbfgs")
+
+
+@dataclass(frozen=True)
+class BeyondSettings:
+    """`training`: resolution, batch, epochs, evaluation interval and seeds of every run;
+    `optimizers` run at their presets, `tuned` ones also swept over `rates` learning rates
+    (span `span` around the preset) on `tuning_image` and evaluated at the picked rate on
+    `images` (those present count) × seeds; `weight_scaled` ones also run with the field's
+    registered weight scale (fields that have one); `memory_steps` steps measure memory."""
+
+    training: ImageSettings
+    fields: tuple
+    optimizers: tuple
+    tuned: tuple
+    weight_scaled: tuple = ("adam", "esgd")
+    tuning_image: str = "skimage:chelsea"
+    images: tuple = ("skimage:astronaut",)
+    rates: int = 5
+    span: float = 10.0
+    memory_steps: int = 3
+
+
+SETTINGS = {
+    # every optimizer swept (5 rates) on chelsea, evaluated on the image-set study's other images × 3 seeds
+    "paper": BeyondSettings(replace(PAPER, seeds=3, snapshot_epoch=None), FIELDS, ALL_OPTIMIZERS, ALL_OPTIMIZERS,
+                            images=DIV2K + tuple(p for p in PHOTOS if p != "skimage:chelsea")),
+    # four fields, every optimizer at its preset, Adam and ESGD swept over 5 rates; one image, one seed, 8 epochs;
+    # estimated ~40 min of 2 cores from per-epoch costs measured on this machine (not run end to end)
+    # (Muon's and L-BFGS's epochs cost ~14x and ~28x Adam's here, so their sweeps are left to 'paper')
+    "cpu": BeyondSettings(replace(PAPER, epochs=8, eval_every=1, snapshot_epoch=None), FIELDS, ALL_OPTIMIZERS,
+                          ("adam", "esgd")),
+    # ~2.5 min of one core: the sine field, 4 epochs, SOAP and SophiaH at their presets, Adam and ESGD over 3 rates
+    "quick": BeyondSettings(replace(PAPER, epochs=4, eval_every=1, snapshot_epoch=None), ("sine",),
+                            ("adam", "esgd", "soap", "sophiah"), ("adam", "esgd"), rates=3, span=math.sqrt(10)),
+    "tiny": BeyondSettings(replace(PAPER, resolution=24, batch_size=96, epochs=2, eval_every=1, snapshot_epoch=None),
+                           ("sine",), ("adam", "esgd", "lbfgs"), ("adam", "esgd"), rates=2, memory_steps=1),
+}
+TRAINING = {name: settings.training for name, settings in SETTINGS.items()}  # the preamble's sections
+
+
+def settings_for(profile: str) -> BeyondSettings:
+    return SETTINGS[check_profile(profile)]
+
+
+def base_config(settings: BeyondSettings, activation: str, optimizer: str, image: str) -> RunConfig:
+    s = settings.training
+    return RunConfig(task="image", activation=activation, optimizer=optimizer, data=image, resolution=s.resolution,
+                     epochs=s.epochs, batch_size=s.batch_size, eval_every=s.eval_every)
+
+
+def protocol_configs(settings: BeyondSettings) -> tuple[dict, dict]:
+    """The protocol's runs known before any has run: (evaluations, sweeps), the first keyed
+    (field, optimizer, "preset" | "weight-scaled") with the configs on the evaluation
+    images × seeds, the second (field, optimizer) with the sweep's configs on the tuning
+    image (judged at its last epoch only). The picked rates' runs follow from the sweeps."""
+    images, seeds = available(settings.images), list(range(settings.training.seeds))
+    evaluations, sweeps = {}, {}
+    for activation in settings.fields:
+        scale = ACTIVATIONS[activation].weight_scale
+        for optimizer in settings.optimizers:
+            base = base_config(settings, activation, optimizer, images[0])
+            evaluations[activation, optimizer, "preset"] = evaluation_configs(base, None, images, seeds)
+            if scale and optimizer in settings.weight_scaled:
+                scaled = replace(base, field_options={"weight_scale": scale})
+                evaluations[activation, optimizer, "weight-scaled"] = evaluation_configs(scaled, None, images, seeds)
+            if optimizer in settings.tuned:
+                sweeps[activation, optimizer] = sweep_configs(
+                    replace(base, data=settings.tuning_image, eval_every=settings.training.epochs),
+                    settings.rates, settings.span)
+    return evaluations, sweeps
 
 
 def lr_grid(preset_lr: float, count: int = 5, span: float = 10.0) -> list[float]:

@@ -8,13 +8,15 @@ epochs of one step of 256 points and 3 evaluations of 12³ points, a NeRF run on
 test renders are not counted). Relative to the reference step (512 points, width 256, 3
 hidden layers), an evaluated point a third of a trained one, these are 12 · 96/512 + 3 ·
 576/(3 · 512) = 3.375, 2 · 256/512 + 3 · 1728/(3 · 512) = 4.375 and 100 · (32·8·16²·1) /
-(512·256²·3) = 100/1536 reference steps.
+(512·256²·3) = 100/1536 reference steps. The beyond-the-paper protocol's tiny runs are image
+runs of that size, but its sweep's evaluate only at epochs 0 and 2 (and L-BFGS takes one
+step of all 576 pixels an epoch): 3.0 reference steps for a swept rate.
 """
 
 import pytest
 
 from pnf import __main__ as cli
-from pnf import estimate, image_set
+from pnf import estimate, image_set, tuning
 from pnf.tasks import grid
 
 REFERENCE_STEPS_A_RUN = {"image": 3.375, "occupancy": 4.375, "nerf": 100 / 1536}
@@ -27,17 +29,21 @@ def fresh_cache(tmp_path, monkeypatch):
 
 
 def reference_steps_of(configs) -> float:
-    return sum(REFERENCE_STEPS_A_RUN[config.task] for config in configs)
+    return sum(estimate.reference_steps(config) for config in configs)
 
 
 def test_runs_and_steps_of_the_tiny_profile():
     configs = estimate.configs("tiny")
     study = image_set.study_configs("tiny", image_set.SETTINGS["tiny"])
-    assert {c.key() for c in configs} == {c.key() for c in grid("tiny") + study}
-    assert len(configs) == len({c.key() for c in configs})
+    evaluations, sweeps = tuning.protocol_configs(tuning.settings_for("tiny"))
+    protocol = [config for group in (*evaluations.values(), *sweeps.values()) for config in group]
+    assert {c.key() for c in configs} == {c.key() for c in grid("tiny") + study + protocol}
+    assert len(configs) == len({c.key() for c in configs}) and len(protocol) == 3 + 2 + 2 * 2  # presets, weight-scaled, rates
     assert {c.task for c in configs} == set(REFERENCE_STEPS_A_RUN)
-    for config in configs:
+    for config in grid("tiny") + study + [c for group in evaluations.values() for c in group]:
         assert estimate.reference_steps(config) == pytest.approx(REFERENCE_STEPS_A_RUN[config.task])
+    for config in (c for group in sweeps.values() for c in group):
+        assert estimate.reference_steps(config) == pytest.approx(3.0)
 
 
 def test_estimate_prices_each_field_and_optimizer_once_and_divides_by_the_pool(monkeypatch):

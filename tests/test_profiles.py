@@ -3,14 +3,13 @@ differ from the paper's only where their comments say."""
 
 import pytest
 
-from pnf import executors, hessian_spectra, image_set
+from pnf import executors, hessian_spectra, image_set, tuning
 from pnf.profiles import PROFILES, check_profile
-from pnf.report import beyond
 from pnf.tasks import TASKS
 
 SECTIONS = {**{f"task {name}": task.settings for name, task in TASKS.items()},
             "curvature analysis": hessian_spectra.SETTINGS, "image-set study": image_set.SETTINGS,
-            "slurm": executors.SLURM, "beyond the paper": beyond.SETTINGS}
+            "slurm": executors.SLURM, "beyond the paper": tuning.SETTINGS}
 
 
 @pytest.mark.parametrize("section", sorted(SECTIONS))

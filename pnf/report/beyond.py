@@ -1,7 +1,7 @@
 """Beyond the paper (issue 15): ESGD against what a practitioner would pick today.
 
-Settings per profile, the runs of the learning-rate protocol (`pnf.tuning`), and the
-report's views: the protocol in words, PSNR against epoch and against seconds, a table
+The runs of the learning-rate protocol (its settings per profile are in `pnf.tuning`),
+and the report's views: the protocol in words, PSNR against epoch and against seconds, a table
 per field (time to 25 and 30 dB, PSNR at the last epoch, step cost relative to Adam,
 peak memory) and a verdict per field computed from those numbers.
 
@@ -10,74 +10,26 @@ learning rate, or its preset with the field's weight-scaled initialisation.
 """
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown
 
-from pnf.config import RunConfig
 from pnf.executors import run_all
 from pnf.fields import ACTIVATIONS
-from pnf.image_set import DIV2K, FIELDS, PHOTOS, available
+from pnf.image_set import available
 from pnf.optim import OPTIMIZERS
-from pnf.profiles import check_profile
 from pnf.report.plots import OPTIMIZER_COLOR
 from pnf.report.stats import finished
 from pnf.report.text import label, labels, markdown_table
 from pnf.runs import Result
-from pnf.tasks.image import PAPER, ImageSettings
-from pnf.tuning import best_lr, evaluation_configs, full_batch, lr_grid, peak_memory, sweep_configs
+from pnf.tuning import (ALL_OPTIMIZERS, BeyondSettings, base_config, best_lr, evaluation_configs, full_batch, lr_grid,
+                        peak_memory, protocol_configs)
 
 THRESHOLDS_DB = (25.0, 30.0)  # the PSNRs whose time to reach the table reports
 MARGIN_DB = 0.5  # a PSNR gap smaller than this counts as a tie (one seed, no spread to compare with)
 SETTING_LINESTYLE = {"preset": "-", "tuned": "--", "weight-scaled": ":"}
-# esgd_primed: the ESGD variant pnf.optim.esgd_variants recommends
-ALL_OPTIMIZERS = ("adam", "esgd", "esgd_primed", "muon", "soap", "kron", "sophiah", "lbfgs")
-
-
-@dataclass(frozen=True)
-class BeyondSettings:
-    """`training`: resolution, batch, epochs, evaluation interval and seeds of every run;
-    `optimizers` run at their presets, `tuned` ones also swept over `rates` learning rates
-    (span `span` around the preset) on `tuning_image` and evaluated at the picked rate on
-    `images` (those present count) × seeds; `weight_scaled` ones also run with the field's
-    registered weight scale (fields that have one); `memory_steps` steps measure memory."""
-
-    training: ImageSettings
-    fields: tuple
-    optimizers: tuple
-    tuned: tuple
-    weight_scaled: tuple = ("adam", "esgd")
-    tuning_image: str = "skimage:chelsea"
-    images: tuple = ("skimage:astronaut",)
-    rates: int = 5
-    span: float = 10.0
-    memory_steps: int = 3
-
-
-SETTINGS = {
-    # every optimizer swept (5 rates) on chelsea, evaluated on the image-set study's other images × 3 seeds
-    "paper": BeyondSettings(replace(PAPER, seeds=3, snapshot_epoch=None), FIELDS, ALL_OPTIMIZERS, ALL_OPTIMIZERS,
-                            images=DIV2K + tuple(p for p in PHOTOS if p != "skimage:chelsea")),
-    # four fields, every optimizer at its preset, Adam and ESGD swept over 5 rates; one image, one seed, 8 epochs;
-    # estimated ~40 min of 2 cores from per-epoch costs measured on this machine (not run end to end)
-    # (Muon's and L-BFGS's epochs cost ~14x and ~28x Adam's here, so their sweeps are left to 'paper')
-    "cpu": BeyondSettings(replace(PAPER, epochs=8, eval_every=1, snapshot_epoch=None), FIELDS, ALL_OPTIMIZERS,
-                          ("adam", "esgd")),
-    # ~2.5 min of one core: the sine field, 4 epochs, SOAP and SophiaH at their presets, Adam and ESGD over 3 rates
-    "quick": BeyondSettings(replace(PAPER, epochs=4, eval_every=1, snapshot_epoch=None), ("sine",),
-                            ("adam", "esgd", "soap", "sophiah"), ("adam", "esgd"), rates=3, span=math.sqrt(10)),
-    "tiny": BeyondSettings(replace(PAPER, resolution=24, batch_size=96, epochs=2, eval_every=1, snapshot_epoch=None),
-                           ("sine",), ("adam", "esgd", "lbfgs"), ("adam", "esgd"), rates=2, memory_steps=1),
-}
-TRAINING = {name: settings.training for name, settings in SETTINGS.items()}  # the preamble's sections
-
-
-def settings_for(profile: str) -> BeyondSettings:
-    return SETTINGS[check_profile(profile)]
-
-
 @dataclass(frozen=True)
 class Row:
     optimizer: str
@@ -104,12 +56,6 @@ class Protocol:
             r for runs in self.sweeps.values() for r in runs]
 
 
-def base_config(settings: BeyondSettings, activation: str, optimizer: str, image: str) -> RunConfig:
-    s = settings.training
-    return RunConfig(task="image", activation=activation, optimizer=optimizer, data=image, resolution=s.resolution,
-                     epochs=s.epochs, batch_size=s.batch_size, eval_every=s.eval_every)
-
-
 def run_groups(groups: dict) -> dict:
     """`run_all` over every group's configs in one batch; each group's results, in order."""
     ran = iter(run_all([config for configs in groups.values() for config in configs]))
@@ -117,29 +63,18 @@ def run_groups(groups: dict) -> dict:
 
 
 def run_protocol(settings: BeyondSettings) -> Protocol:
-    """Sweeps, presets and weight-scaled runs in one batch of `run_all`, then the picked rates."""
+    """The presets, weight-scaled and sweep runs (`pnf.tuning.protocol_configs`) in one batch
+    of `run_all`, then the picked rates' runs."""
     images, seeds = available(settings.images), list(range(settings.training.seeds))
-    evaluations, sweeps = {}, {}
-    for activation in settings.fields:
-        scale = ACTIVATIONS[activation].weight_scale
-        for optimizer in settings.optimizers:
-            base = base_config(settings, activation, optimizer, images[0])
-            evaluations[activation, Row(optimizer, "preset")] = evaluation_configs(base, None, images, seeds)
-            if scale and optimizer in settings.weight_scaled:
-                scaled = replace(base, field_options={"weight_scale": scale})
-                evaluations[activation, Row(optimizer, "weight-scaled")] = evaluation_configs(scaled, None, images, seeds)
-            if optimizer in settings.tuned:  # the sweep is judged at its last epoch only
-                sweeps[activation, optimizer] = sweep_configs(
-                    replace(base, data=settings.tuning_image, eval_every=settings.training.epochs),
-                    settings.rates, settings.span)
+    evaluations, sweeps = protocol_configs(settings)
     ran = run_groups({**evaluations, **sweeps})
     protocol = Protocol(settings, sweeps={key: ran[key] for key in sweeps})
     protocol.picked = {key: best_lr(runs) if finished(runs) else None for key, runs in protocol.sweeps.items()}
-    tuned = {(a, Row(o, "tuned")): evaluation_configs(base_config(settings, a, o, images[0]), lr, images, seeds)
+    tuned = {(a, o, "tuned"): evaluation_configs(base_config(settings, a, o, images[0]), lr, images, seeds)
              for (a, o), lr in protocol.picked.items() if lr is not None}
     ran |= run_groups(tuned)
-    for activation, row in [*evaluations, *tuned]:
-        protocol.runs.setdefault(activation, {})[row] = ran[activation, row]
+    for activation, optimizer, setting in [*evaluations, *tuned]:
+        protocol.runs.setdefault(activation, {})[Row(optimizer, setting)] = ran[activation, optimizer, setting]
     return protocol
 
 
