@@ -9,7 +9,7 @@ only checks that the notebooks run (tests).
 PROFILES = {
     "paper": "the paper's scale (a GPU or a cluster)",
     "quick": "2 CPU cores, minutes: the paper's image size and batch, fewer epochs",
-    "cpu": "every Fig. 1 claim testable on 2 CPU cores in about 4 hours (pool executor)",
+    "cpu": "every Fig. 1 claim testable on 2 CPU cores in about 3 hours (pool executor)",
     "tiny": "tests only: seconds",
 }
 
