@@ -22,6 +22,7 @@ import copy
 import json
 import math
 import os
+import platform
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,7 @@ from pnf.fields import ACTIVATIONS
 from pnf.image_set import DIV2K, FIELDS, PHOTOS, available
 from pnf.optim import OPTIMIZERS, make_optimizer
 from pnf.profiles import check_profile
+from pnf.runs import memoized
 from pnf.tasks.image import PAPER, ImageFitting, ImageSettings
 from pnf.train import optimizer_step
 
@@ -189,14 +191,22 @@ def peak_memory(configs: list[RunConfig], steps: int = 3) -> list[float]:
     (so what the optimizer and autograd load lazily is loaded), the peak resident memory over building the optimizer and taking
     `steps` steps of `batch_size` pixels (one step for a `full_batch` optimizer), minus the
     resident memory before. It counts the optimizer's state, the autograd graph and the
-    step's temporaries. Linux only: the peak is reset through /proc/self/clear_refs (an
-    import's higher peak would otherwise hide the steps'); NaN elsewhere."""
+    step's temporaries. Measured once per configs, steps, torch version and kind of machine,
+    then cached like a run (`pnf.runs.memoized`). Linux only: the peak is reset through
+    /proc/self/clear_refs (an import's higher peak would otherwise hide the steps'); NaN
+    elsewhere."""
     check_int("steps", steps, 1)
     if not os.access("/proc/self/clear_refs", os.W_OK):
         return [math.nan] * len(configs)
     jobs = [(c, 1 if OPTIMIZERS[c.optimizer].full_batch else steps) for c in configs]
-    with ThreadPoolExecutor(os.cpu_count()) as pool:  # processes side by side: each peak is its own
-        return list(pool.map(lambda job: _measure(*job), jobs))
+
+    def measure() -> list[float]:
+        with ThreadPoolExecutor(os.cpu_count()) as pool:  # processes side by side: each peak is its own
+            return list(pool.map(lambda job: _measure(*job), jobs))
+
+    inputs = {"configs": [asdict(c) for c in configs], "steps": steps, "torch": torch.__version__,
+              "machine": platform.machine()}
+    return memoized("peak-memory", inputs, measure)
 
 
 def _measure(config: RunConfig, steps: int) -> float:

@@ -96,12 +96,23 @@ def test_evaluation_runs_the_best_rate_and_the_preset_on_every_image_and_seed():
         evaluation_configs(BASE, 0.5, [], [0])
 
 
-def test_peak_memory_grows_with_the_batch_and_the_curvature():
+def test_peak_memory_grows_with_the_batch_and_the_curvature(tmp_path, monkeypatch):
+    monkeypatch.setenv("PNF_CACHE", str(tmp_path))
     config = replace(BASE, resolution=64, optimizer="adam", batch_size=64)
     small, large, esgd = peak_memory([config, replace(config, batch_size=4096), replace(config, optimizer="esgd",
                                                                                         batch_size=4096)])
     # batch 4096: four 256-wide activations and their gradients, 4 bytes each, are ~16 MiB at least
     assert 0 <= small < 10 and large > small + 12 and esgd > large
+
+
+def test_peak_memory_is_measured_once_then_read_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PNF_CACHE", str(tmp_path))
+    config = replace(BASE, resolution=32, optimizer="adam", batch_size=64)
+    measured = peak_memory([config])
+    monkeypatch.setattr("pnf.tuning._measure", lambda *job: pytest.fail("measured again"))
+    assert peak_memory([config]) == measured and len(list((tmp_path / "analyses").glob("peak-memory-*"))) == 1
+    with pytest.raises(pytest.fail.Exception, match="measured again"):  # another batch is another measurement
+        peak_memory([replace(config, batch_size=128)])
 
 
 @pytest.mark.parametrize("steps", [0, -1, 2.5, True])
