@@ -105,7 +105,7 @@ class RunConfig:
 
     def key(self) -> str:
         """The cache key: a hash of every field, of the results version and of the content
-        of the data's files (embedded data has none)."""
+        of the data's files (for embedded data, its revision if it has one)."""
         record = {"config": asdict(self), "results_version": pnf.RESULTS_VERSION}
         files = fingerprint(self.data)
         if files:

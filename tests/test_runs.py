@@ -1,13 +1,15 @@
 """Runs: determinism, caching, divergence."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 from pnf import runs
-from pnf.data.fingerprint import source_files
+from pnf.data.fingerprint import fingerprint, source_files
+from pnf.data.sources import SOURCES
 from pnf.runs import RunConfig
 
 
@@ -98,6 +100,15 @@ def test_the_key_covers_the_content_of_every_file_of_a_scene_folder(tmp_path):
     (scene / "train" / "r_0.png").write_bytes(b"view 0, changed")
     assert config.key() != before
     assert source_files("skimage:astronaut") == {}
+
+
+def test_an_embedded_source_is_keyed_by_its_revision(monkeypatch):
+    config = tiny(task="occupancy", data="embedded:snowman")
+    assert fingerprint("embedded:snowman") == {"revision": "marching cubes on a 64³ grid"}
+    before = config.key()
+    monkeypatch.setitem(SOURCES, "embedded:snowman", replace(SOURCES["embedded:snowman"], revision="another build"))
+    assert config.key() != before
+    assert fingerprint("skimage:astronaut") == {}  # never revised: keyed by name alone, as before revisions
 
 
 def test_an_analysis_is_computed_once_then_loaded_and_keyed_by_its_inputs(cache):

@@ -1,7 +1,8 @@
 """What a data source's content is, for the runs' cache keys: the sha256 of its files.
 
 A registered source reads its `files` in the data folder (those present); a user's source
-reads its file, or every file under its folder; an embedded source reads none. Hashes
+reads its file, or every file under its folder; an embedded source reads none, and
+stands for its content by its `revision` when it has one. Hashes
 are computed once per path, size and modification time (`pnf.data.sources.sha256`).
 """
 
@@ -26,5 +27,8 @@ def source_files(name: str) -> dict[str, Path]:
 
 
 def fingerprint(name: str) -> dict[str, str]:
-    """{file name: sha256} of the files data source `name` reads (empty when it reads none)."""
-    return {label: sha256(path) for label, path in source_files(name).items()}
+    """{file name: sha256} of the files data source `name` reads; for an embedded source
+    {"revision": its revision}, or empty before its first revision."""
+    revision = resolve(name).revision
+    return {label: sha256(path) for label, path in source_files(name).items()} or (
+        {"revision": revision} if revision else {})

@@ -125,7 +125,7 @@ def _load_stanford(name: str, folder: Path, resolution: int | None) -> tuple[np.
     return _read_file(path)
 
 
-def _snowman(resolution: int = 96) -> tuple[np.ndarray, np.ndarray]:
+def _snowman(resolution: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """A closed shape with some detail, built without a network: overlapping spheres,
     a torus scarf, capsule arms, a cone nose and cubic buttons facing -z (like the
     Armadillo) and a cylinder hat, merged into one
@@ -163,7 +163,7 @@ def _register_sources() -> None:
         register(DataSource(f"mesh:{name}", "mesh", partial(_load_stanford, name), about, paper=name == "armadillo",
                             remotes=(REMOTES[path],), files=(path,)))
     register(DataSource(EMBEDDED_MESH, "mesh", lambda folder, resolution: _snowman(),
-                        "a snowman built from trimesh primitives"))
+                        "a snowman built from trimesh primitives", revision="marching cubes on a 64³ grid"))
     register_kind("mesh", partial(user_source, kind="mesh", read=_read_file), PAPER_MESH, EMBEDDED_MESH)
 
 

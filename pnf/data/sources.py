@@ -60,7 +60,8 @@ class DataSource:
     data `folder` (`resolution` only lets a source with several files pick one; the kind's
     loader resizes). `files` are paths in the data folder, any of which holds it (none: it
     is embedded); `remotes` are what `make data` fetches for it; `path` is the user's own
-    file or folder (None for a registered source)."""
+    file or folder (None for a registered source). An embedded source's `revision` names
+    its current content in cache keys: change it when the code that builds it changes."""
 
     name: str
     kind: str  # "image", "mesh" or "scene"
@@ -70,6 +71,7 @@ class DataSource:
     remotes: tuple[Remote, ...] = ()
     files: tuple[str, ...] = ()
     path: Path | None = None
+    revision: str = ""
 
 
 SOURCES: dict[str, DataSource] = {}
