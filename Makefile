@@ -29,25 +29,25 @@ task_notebooks = $(filter $(1)_%,$(NOTEBOOKS))
 
 PNF_SOURCES := $(shell find pnf -name '*.py' 2>/dev/null)
 REPORT_DEPS := $(PNF_SOURCES) pnf/templates/offline.html.j2 $(REPORTS)/.profile-$(PROFILE) $(VENV)/.installed $(wildcard $(PNF_DATA)/*)
-html = $(1:%=$(REPORTS)/%.html)
 
 .PHONY: figures image-exp occupancy-exp bocc-exp nerf-exp test browser data data-if-online estimate runs bench lab env clean-cache clean
 .DELETE_ON_ERROR:
 
-# The index (the scorecard) is written after the reports a target builds, so `make -j` is safe.
-figures: $(call html,$(NOTEBOOKS))
-	$(BIN)/python -m pnf.report.index $(REPORTS)
+# Reports are executed by pnf.render: JOBS kernels side by side, each reused from report to report
+# (started, and torch and pnf imported, once per kernel); a report is rendered when its HTML is
+# older than its notebook or any of REPORT_DEPS; then the index (the scorecard) is written.
+render = cd $(NOTEBOOK_DIR) && OMP_NUM_THREADS=$(KERNEL_CORES) PNF_WORKERS=$(KERNEL_CORES) $(BIN)/python -m pnf.render \
+  --out $(PNF_REPORTS) --profile $(PROFILE) --jobs $(JOBS) --depends-on $(abspath $(REPORT_DEPS))
+
+figures: $(REPORT_DEPS) | runs
+	@$(render) --index -- $(NOTEBOOKS:%=%.ipynb)
 # One task's reports sweep only that task's runs.
 image-exp: SWEEP_TASKS = --family image
 occupancy-exp: SWEEP_TASKS = --family occupancy
 nerf-exp: SWEEP_TASKS = --family nerf
-image-exp: $(call html,$(call task_notebooks,image))
-	$(BIN)/python -m pnf.report.index $(REPORTS)
-occupancy-exp: $(call html,$(call task_notebooks,occupancy))
-	$(BIN)/python -m pnf.report.index $(REPORTS)
+image-exp occupancy-exp nerf-exp: %-exp: $(REPORT_DEPS) | runs
+	@$(render) --index -- $(addsuffix .ipynb,$(call task_notebooks,$*))
 bocc-exp: occupancy-exp
-nerf-exp: $(call html,$(call task_notebooks,nerf))
-	$(BIN)/python -m pnf.report.index $(REPORTS)
 
 env: $(VENV)/.installed
 
@@ -64,14 +64,11 @@ $(REPORTS)/.profile-$(PROFILE):
 	rm -f $(REPORTS)/.profile-*
 	touch $@
 
-# Execute with Papermill (a failing cell fails make with its traceback and leaves no
-# HTML), keep the executed notebook beside the HTML, hide code cells in the HTML, and
-# load nothing from CDNs (pnf/templates/offline.html.j2), so reports read offline.
+# One report: `make reports/NAME.html` (a failing cell fails make with its traceback and leaves
+# no HTML; the executed notebook stays beside it). HTML hides the code cells and loads nothing
+# from CDNs (pnf/templates/offline.html.j2), so reports read offline.
 $(REPORTS)/%.html: $(NOTEBOOK_DIR)/%.ipynb $(REPORT_DEPS) | runs
-	rm -f $@
-	cd $(NOTEBOOK_DIR) && OMP_NUM_THREADS=$(KERNEL_CORES) PNF_WORKERS=$(KERNEL_CORES) $(BIN)/papermill --log-output --no-progress-bar $*.ipynb $(PNF_REPORTS)/$*.ipynb -p profile $(PROFILE)
-	$(BIN)/jupyter nbconvert --log-level ERROR --to html --no-input --template-file $(CURDIR)/pnf/templates/offline.html.j2 \
-	  $(REPORTS)/$*.ipynb --output-dir $(REPORTS)
+	@$(render) -- $*.ipynb
 
 test: $(VENV)/.installed browser
 	$(BIN)/python -m pytest
@@ -90,15 +87,15 @@ data: $(VENV)/.installed
 data-if-online: $(VENV)/.installed
 	$(BIN)/python -m pnf.data.fetch $(PNF_DATA) || echo "make data failed (offline?); reports use the data at hand"
 
-# Once before the reports: about how long training the missing runs will take (never fails the
-# build; not for the tests' tiny profile, which trains in seconds).
+# About how long training the missing runs of PROFILE will take.
 estimate: $(VENV)/.installed data-if-online
-	$(if $(filter tiny,$(PROFILE)),,$(BIN)/python -m pnf.estimate $(PROFILE) || true)
+	$(BIN)/python -m pnf.estimate $(PROFILE)
 
-# Then every run the reports read, in one batch of the executor (no core waits for one
-# notebook's last run); the reports load them from the cache.
-runs: estimate
-	$(BIN)/python -m pnf sweep $(PROFILE) $(SWEEP_TASKS)
+# Every run the reports read, in one batch of the executor (no core waits for one notebook's
+# last run), after saying about how long that will take (not for the tests' tiny profile, which
+# trains in seconds); the reports load them from the cache.
+runs: $(VENV)/.installed data-if-online
+	$(BIN)/python -m pnf sweep $(PROFILE) $(SWEEP_TASKS) $(if $(filter tiny,$(PROFILE)),,--estimate)
 
 # Speed tables -> reports/bench.md. FIGURES=1 also times the figure notebooks (many
 # minutes); BENCH_ARGS passes options, e.g. BENCH_ARGS="--size reduced --threads 1".

@@ -1,7 +1,7 @@
 """Command line for batch users.
 
     python -m pnf run --task image --activation sine --optimizer esgd --seed 0 [--profile quick]
-    python -m pnf sweep quick [--family image] [--executor pool|local|slurm]
+    python -m pnf sweep quick [--family image] [--executor pool|local|slurm] [--estimate]
     python -m pnf cache [--clear]
     python -m pnf fit photo.jpg [--task image|occupancy|nerf] [--optimizer esgd | --compare esgd,adam] [--out results]
 """
@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="only this task's reports' runs (default: every task's; image includes the image-set study)")
     sweep.add_argument("--executor", choices=EXECUTORS,
                        help="default: PNF_EXECUTOR, else inline")
+    sweep.add_argument("--estimate", action="store_true",
+                       help="first say about how long training the missing runs will take (pnf.estimate)")
 
     listing = commands.add_parser("cache", help="list cached runs (size, config, age)")
     listing.add_argument("--clear", action="store_true",
@@ -103,6 +105,8 @@ def run_sweep(args) -> int:
     if args.executor:
         os.environ["PNF_EXECUTOR"] = args.executor
     os.environ["PNF_PROFILE"] = args.profile
+    if args.estimate:
+        print(estimate.announce(args.profile, args.family), flush=True)
     configs = estimate.configs(args.profile, args.family)
     results = run_all(configs)
     diverged = [r.config.label for r in results if r.status != "ok"]

@@ -91,10 +91,11 @@ def workers() -> int:
     return pool_workers() if os.environ.get("PNF_EXECUTOR", "inline") == "pool" else 1
 
 
-def estimate(profile: str, price=step_seconds) -> tuple[float, int, int]:
-    """(seconds of training, runs missing, runs) of what `make figures` reads at `profile`;
-    `price(activation, optimizer, options)` is the seconds of a reference step."""
-    every = configs(profile)
+def estimate(profile: str, price=step_seconds, tasks: list[str] | None = None) -> tuple[float, int, int]:
+    """(seconds of training, runs missing, runs) of what the reports of `tasks` (default:
+    all, `make figures`) read at `profile`; `price(activation, optimizer, options)` is the
+    seconds of a reference step."""
+    every = configs(profile, tasks)
     missing = [config for config in every if not is_cached(config)]
     options = {(c.activation, c.optimizer): c.optimizer_options for c in missing}
     prices = {pair: price(*pair, pair_options) for pair, pair_options in options.items()}
@@ -102,16 +103,25 @@ def estimate(profile: str, price=step_seconds) -> tuple[float, int, int]:
     return seconds / workers(), len(missing), len(every)
 
 
+def announce(profile: str, tasks: list[str] | None = None) -> str:
+    """"this will take about N minutes (...)", or that nothing is left to train."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers()))  # as each run will have
+    try:
+        seconds, missing, total = estimate(profile, step_seconds, tasks)
+    finally:
+        torch.set_num_threads(threads)
+    if not missing:
+        return f"nothing to train: all {total} runs of profile {profile!r} are cached"
+    minutes = max(1, round(seconds / 60))
+    return (f"this will take about {minutes} minute{'s' * (minutes > 1)} ({missing} runs missing of {total}); "
+            f"approximate: training and evaluation, {workers()} worker(s), priced by a short calibration on "
+            f"{default_device()}")
+
+
 def main(argv: list[str] | None = None) -> None:
     arguments = sys.argv[1:] if argv is None else argv
-    profile = check_profile(arguments[0] if arguments else os.environ.get("PNF_PROFILE", "quick"))
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers()))  # as each run will have
-    seconds, missing, total = estimate(profile, step_seconds)
-    if not missing:
-        print(f"nothing to train: all {total} runs of profile {profile!r} are cached")
-        return
-    print(f"this will take about {max(1, round(seconds / 60))} minutes ({missing} runs missing of {total}); "
-          f"approximate: training and evaluation, {workers()} worker(s), priced by a short calibration on {default_device()}")
+    print(announce(check_profile(arguments[0] if arguments else os.environ.get("PNF_PROFILE", "quick"))))
 
 
 if __name__ == "__main__":

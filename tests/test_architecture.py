@@ -22,7 +22,7 @@ LAYERS = [
     ("runs", ["pnf.runs", "pnf.executors", "pnf.hessian_spectra", "pnf.esgd_trace", "pnf.tuning", "pnf.fit", "pnf.estimate",
               "pnf.image_set"]),
     ("report", ["pnf.report"]),
-    ("cli", ["pnf.__main__"]),
+    ("cli", ["pnf.__main__", "pnf.render"]),
 ]
 
 

@@ -14,6 +14,7 @@ step of all 576 pixels an epoch): 3.0 reference steps for a swept rate.
 """
 
 import pytest
+import torch
 
 from pnf import __main__ as cli
 from pnf import estimate, image_set, tuning
@@ -104,3 +105,16 @@ def test_the_sweep_computes_what_the_estimate_prices(monkeypatch, capsys):
     assert any(c.data == "skimage:chelsea" for c in swept[0]) and any(c.data == "skimage:chelsea" for c in swept[2])
     assert occupancy == {c.key() for c in grid("tiny", ["occupancy"])}
     assert "0 runs in" in capsys.readouterr().out
+
+
+def test_the_sweep_first_prices_the_runs_of_its_family(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "run_all", lambda configs: [])
+    monkeypatch.setattr(estimate, "step_seconds", lambda activation, optimizer, options: 6.0)
+    monkeypatch.setattr(estimate, "is_cached", lambda config: False)
+    threads = torch.get_num_threads()
+    assert cli.main(["sweep", "tiny", "--family", "occupancy", "--estimate"]) == 0
+    occupancy = grid("tiny", ["occupancy"])
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"this will take about {max(1, round(6.0 * reference_steps_of(occupancy) / 60))} minutes "
+                            f"({len(occupancy)} runs missing of {len(occupancy)})")
+    assert torch.get_num_threads() == threads  # the runs keep the process's thread count

@@ -4,12 +4,11 @@
 """
 
 import html
+import json
 import sys
 import time
 from collections import Counter
 from pathlib import Path
-
-import nbformat
 
 import pnf
 from pnf import paper
@@ -27,9 +26,10 @@ th{background:#f6f8fa}.verdict{font-weight:600;white-space:nowrap}.counts span{m
 
 def title_of(notebook: Path) -> str:
     """The first Markdown heading of an executed notebook, else its file name."""
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        if cell.cell_type == "markdown" and cell.source.startswith("#"):
-            return cell.source.splitlines()[0].lstrip("# ").strip()
+    for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and source.startswith("#"):
+            return source.splitlines()[0].lstrip("# ").strip()
     return notebook.stem
 
 
