@@ -137,13 +137,17 @@ def test_task_draws_fresh_correctly_labelled_points_and_evaluates():
     points = sample_points(sphere, 4000, 0.5, 0.01, np.random.default_rng(0)).astype(np.float32)
     labels = inside(sphere, points)
     occupancy = inside(sphere, cube_grid(16)).reshape(16, 16, 16)
-    task = Occupancy(sphere, occupancy, points, labels, points_per_epoch=500, device=torch.device("cpu"))
+    labelled = []
+    task = Occupancy(sphere, occupancy, lambda: labelled.append(1) or (points, labels), points_per_epoch=500,
+                     device=torch.device("cpu"))
+    assert task.target().shape == (16, 16, 16) and not labelled  # the pool is labelled when training asks
     generator = torch.Generator().manual_seed(0)
     first, first_labels = task.epoch_data(1, generator)
     second, _ = task.epoch_data(2, generator)
     assert first.shape == (500, 3) and first_labels.shape == (500, 1)
     assert not torch.equal(first, second)
     assert np.array_equal(first_labels[:, 0].numpy() > 0.5, inside(sphere, first.numpy()))
+    assert labelled == [1]  # once
 
     model = task.make_model("gaussian")
     assert model[0].sigma == 0.09  # the 3D preset

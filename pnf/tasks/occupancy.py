@@ -2,15 +2,16 @@
 cross-entropy on logits, IoU on a dense grid.
 
 Training points come from a pool labelled once per (mesh, seed, sampling) with the
-generalized winding number and kept in memory; each epoch draws a fresh random
+generalized winding number when training first asks for it, and kept in memory; each epoch draws a fresh random
 subset of it (the paper's code draws a fresh sample each epoch), so no winding number
 is computed inside the training loop. By default an epoch is one batch of points: one
 optimizer step.
 """
 
 from dataclasses import asdict, dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache, partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -77,15 +78,20 @@ class Occupancy:
     metric = "iou"
     loss = staticmethod(F.binary_cross_entropy_with_logits)
 
-    def __init__(self, mesh: Mesh, occupancy: np.ndarray, points: np.ndarray, labels: np.ndarray,
+    def __init__(self, mesh: Mesh, occupancy: np.ndarray, pool: Callable[[], tuple[np.ndarray, np.ndarray]],
                  points_per_epoch: int, device: torch.device):
         self.mesh = mesh
         self.occupancy = occupancy  # [R, R, R] bool
         self.grid = torch.from_numpy(cube_grid(occupancy.shape[0])).float().to(device)
-        self.points = torch.from_numpy(points).to(device)
-        self.labels = torch.from_numpy(labels).float()[:, None].to(device)
+        self.pool = pool  # -> (points [P, 3], inside labels [P]), labelled when training first asks
         self.points_per_epoch = points_per_epoch
         self.device = device
+
+    @cached_property
+    def labelled_points(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pool on the device: points `[P, 3]`, labels `[P, 1]` in {0, 1}."""
+        points, labels = self.pool()
+        return torch.from_numpy(points).to(self.device), torch.from_numpy(labels).float()[:, None].to(self.device)
 
     def make_model(self, activation: str, **hyperparameters) -> torch.nn.Module:
         preset = {**FIELD_PRESETS.get(activation, {}), **hyperparameters}
@@ -94,9 +100,10 @@ class Occupancy:
     def epoch_data(self, epoch: int, generator: torch.Generator):
         """A fresh draw of `points_per_epoch` labelled points from the pool:
         (points `[n, 3]`, labels `[n, 1]` in {0, 1})."""
-        index = torch.randint(len(self.points), (self.points_per_epoch,), generator=generator,
+        points, labels = self.labelled_points
+        index = torch.randint(len(points), (self.points_per_epoch,), generator=generator,
                               device=generator.device).to(self.device)
-        return self.points[index], self.labels[index]
+        return points[index], labels[index]
 
     def evaluate(self, model) -> tuple[dict[str, float], np.ndarray]:
         """IoU of {probability ≥ 0.5} against the mesh's grid occupancy; Chamfer distance
@@ -118,10 +125,10 @@ def build(config, device) -> Occupancy:
     sampling = Sampling(**config.task_options)
     folder = data_dir()
     mesh = load_mesh(config.data, folder)
-    points, labels = labelled_pool(config.data, folder, config.seed, sampling.pool_size,
-                                   sampling.uniform_fraction, sampling.surface_sigma)
+    pool = partial(labelled_pool, config.data, folder, config.seed, sampling.pool_size, sampling.uniform_fraction,
+                   sampling.surface_sigma)
     occupancy = grid_occupancy(config.data, folder, config.resolution)
-    return Occupancy(mesh, occupancy, points, labels, sampling.points_per_epoch or config.batch_size, device)
+    return Occupancy(mesh, occupancy, pool, sampling.points_per_epoch or config.batch_size, device)
 
 
 def sampling_settings(config) -> dict:
