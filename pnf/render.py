@@ -60,12 +60,14 @@ def fresh_namespace(folder: Path) -> str:
 
 
 def write_html(executed: Path) -> Path:
-    """`executed`.html beside it: code cells hidden, nothing loaded from CDNs (the offline template)."""
+    """`executed`.html beside it: code cells hidden, nothing loaded from CDNs (the offline
+    template); written whole or not at all, as its time stamp says it is up to date."""
     exporter = HTMLExporter(template_file=str(TEMPLATE), exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     body, _ = exporter.from_filename(str(executed))
-    html = executed.with_suffix(".html")
-    html.write_text(body, encoding="utf-8")
+    html, staging = executed.with_suffix(".html"), executed.with_suffix(".html.partial")
+    staging.write_text(body, encoding="utf-8")
+    staging.replace(html)
     return html
 
 
@@ -155,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"every report in {args.out} is up to date")
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"rendering {len(notebooks)} report(s) with {max(1, min(args.jobs, len(notebooks)))} kernel(s)", flush=True)
+    print(f"rendering {len(notebooks)} report(s) with {max(1, min(args.jobs, len(notebooks)))} kernel(s)"
+          + (" (the others are up to date)" if len(notebooks) < len(args.notebooks) else ""), flush=True)
     failures = asyncio.run(render_all(notebooks, args.out.resolve(), args.profile, args.jobs, args.index))
     for name, error in failures.items():
         print(f"\n{name} failed:\n{error}", file=sys.stderr)
