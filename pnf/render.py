@@ -84,13 +84,15 @@ async def run_code(kernel: AsyncKernelManager, code: str) -> str | None:
 
 
 async def execute(notebook: Path, out: Path, profile: str, kernel: AsyncKernelManager) -> str | None:
-    """Run `notebook` at `profile` in `kernel` into `out`; its error text if a cell failed, else None."""
+    """Run `notebook` at `profile` in `kernel` into `out`; the error text if the kernel could not
+    be reset or a cell failed, else None."""
     (out / notebook.with_suffix(".html").name).unlink(missing_ok=True)
     parameterized = parameterize_notebook(load_notebook_node(str(notebook)), {"profile": profile},
                                           kernel_name=KERNEL, language="python")
-    await run_code(kernel, fresh_namespace(notebook.parent))
+    error = await run_code(kernel, fresh_namespace(notebook.parent))
+    if error:  # never run a report in what the previous one left
+        return f"resetting the kernel failed:\n{error}"
     client = NotebookClient(parameterized, km=kernel, kernel_name=KERNEL, timeout=None)
-    error = None
     try:
         await client.async_execute()
     except CellExecutionError as failure:
@@ -107,7 +109,7 @@ async def execute(notebook: Path, out: Path, profile: str, kernel: AsyncKernelMa
 async def render_all(notebooks: list[Path], out: Path, profile: str, jobs: int, index: bool) -> dict[str, str]:
     """Render `notebooks` with `jobs` kernels, then (`index`) write `out`/index.html in one
     of them; the error text of each failure by name."""
-    kernels = [AsyncKernelManager(kernel_name=KERNEL) for _ in range(max(1, min(jobs, len(notebooks))))]
+    kernels = [AsyncKernelManager(kernel_name=KERNEL) for _ in range(jobs)]
     queue, failures, done = list(notebooks), {}, 0
 
     async def work(kernel: AsyncKernelManager):
@@ -157,9 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"every report in {args.out} is up to date")
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"rendering {len(notebooks)} report(s) with {max(1, min(args.jobs, len(notebooks)))} kernel(s)"
+    kernels = max(1, min(args.jobs, len(notebooks)))  # one for the index alone
+    print(f"rendering {len(notebooks)} report(s) with {kernels} kernel(s)"
           + (" (the others are up to date)" if len(notebooks) < len(args.notebooks) else ""), flush=True)
-    failures = asyncio.run(render_all(notebooks, args.out.resolve(), args.profile, args.jobs, args.index))
+    failures = asyncio.run(render_all(notebooks, args.out.resolve(), args.profile, kernels, args.index))
     for name, error in failures.items():
         print(f"\n{name} failed:\n{error}", file=sys.stderr)
     return 1 if failures else 0
