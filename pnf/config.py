@@ -15,6 +15,13 @@ from pnf.fields import ACTIVATIONS
 from pnf.optim import OPTIMIZERS
 
 
+def cache_key(record: dict) -> str:
+    """A cache key: the first 20 hex digits of the sha256 of `record` (JSON-able, key order
+    ignored) with `pnf.RESULTS_VERSION` added."""
+    record = {**record, "results_version": pnf.RESULTS_VERSION}
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:20]
+
+
 class ConfigError(ValueError):
     """A setting out of its range or form."""
 
@@ -106,11 +113,8 @@ class RunConfig:
     def key(self) -> str:
         """The cache key: a hash of every field, of the results version and of the content
         of the data's files (for embedded data, its revision if it has one)."""
-        record = {"config": asdict(self), "results_version": pnf.RESULTS_VERSION}
         files = fingerprint(self.data)
-        if files:
-            record["data_sha256"] = files
-        return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:20]
+        return cache_key({"config": asdict(self), **({"data_sha256": files} if files else {})})
 
     @property
     def label(self) -> str:

@@ -40,7 +40,7 @@ import torch
 
 import pnf
 from pnf.checkpoint import Checkpoints
-from pnf.config import ConfigError, RunConfig, env_int
+from pnf.config import ConfigError, RunConfig, cache_key, env_int
 from pnf.data.fingerprint import fingerprint
 from pnf.device import default_device, describe, seeded_generator
 from pnf.optim import make_optimizer
@@ -131,9 +131,7 @@ def memoized(name: str, inputs: dict, compute: Callable[[], object], sources: tu
     strings, None and numpy arrays (tuples come back as lists); it is stored without
     pickling, written under a temporary name and renamed into place. A file that cannot be
     read back is reported and recomputed."""
-    record = {"inputs": inputs, "results_version": pnf.RESULTS_VERSION,
-              "data_sha256": {source: fingerprint(source) for source in sources}}
-    key = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:20]
+    key = cache_key({"inputs": inputs, "data_sha256": {source: fingerprint(source) for source in sources}})
     path = cache_dir() / "analyses" / f"{name}-{key}.npz"
     if path.exists():
         try:
