@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -45,6 +46,19 @@ def spin() -> None:
         pass
 
 
+@contextmanager
+def beside_busy_process(busy: bool):
+    """Run the body beside a process that spins on one core, if `busy`."""
+    other = multiprocessing.Process(target=spin, daemon=True) if busy else None
+    if other:
+        other.start()
+    try:
+        yield
+    finally:
+        if other:
+            other.terminate()
+
+
 def one_run(profile: str) -> float:
     """Seconds to train and evaluate the first image run of `profile`, uncached, on one
     torch thread (as a pool worker does)."""
@@ -56,17 +70,10 @@ def one_run(profile: str) -> float:
 
 def side_by_side(profile: str, busy: bool) -> float:
     """Wall seconds of two `one_run`s in two processes at once, beside a spinning process if `busy`."""
-    other = multiprocessing.Process(target=spin, daemon=True) if busy else None
-    if other:
-        other.start()
-    try:
-        with ProcessPoolExecutor(2) as pool:
-            started = time.perf_counter()
-            list(pool.map(one_run, [profile, profile]))
-            return time.perf_counter() - started
-    finally:
-        if other:
-            other.terminate()
+    with beside_busy_process(busy), ProcessPoolExecutor(2) as pool:
+        started = time.perf_counter()
+        list(pool.map(one_run, [profile, profile]))
+        return time.perf_counter() - started
 
 
 def fair_share_floor(profile: str, repeats: int = 2) -> float:
@@ -85,14 +92,8 @@ def run(profile: str, names: list[str] | None = None) -> list[Table]:
     for cache_state, busy in (("empty", False), ("warm", False), ("empty", True)):
         if cache_state == "empty":
             cache, reports = tempfile.TemporaryDirectory(), tempfile.TemporaryDirectory()
-        other = multiprocessing.Process(target=spin, daemon=True) if busy else None
-        if other:
-            other.start()
-        try:
+        with beside_busy_process(busy):
             seconds = make_figures(profile, cache.name, reports.name, names)
-        finally:
-            if other:
-                other.terminate()
         rows.append([cache_state, "one busy process" if busy else "idle", seconds, seconds / 60])
     cold, built, floor = rows[0][2], names or notebooks(), fair_share_floor(profile)
     table = Table(f"6. `make figures` at profile {profile} ({len(built)} reports)",
