@@ -5,9 +5,9 @@
 Each of `--jobs` kernels takes the next notebook as it frees (the longest last time first,
 those never rendered before them), with its namespace reset and its figures closed in
 between, so a build pays for starting Python and importing torch and pnf once per kernel,
-not once per report. The `profile` parameter is injected as Papermill
-injects it. A report is rendered only when its HTML is missing or older than its notebook or
-any `--depends-on` file. The executed notebook always lands beside the HTML (a failed one
+not once per report. The `profile` parameter is injected as Papermill injects it. A
+report is rendered only when its HTML is missing or older than its notebook or any
+`--depends-on` file. The executed notebook always lands beside the HTML (a failed one
 shows its error there); a failing report leaves no HTML, the others still render, and the
 command exits 1 after naming each failure with its traceback. `--index` then writes the
 site's index (`pnf.report.index`) in a kernel that has pnf loaded already.

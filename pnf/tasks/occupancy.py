@@ -4,8 +4,8 @@ cross-entropy on logits, IoU on a dense grid.
 Training points come from a pool labelled once per (mesh, seed, sampling) with the
 generalized winding number, when training first asks for it, and kept in memory; each
 epoch draws a fresh random subset of it (the paper's code draws a fresh sample each
-epoch), so no winding number is computed inside the training loop. By default an epoch is one batch of points: one
-optimizer step.
+epoch), so no winding number is computed inside the training loop. By default an epoch
+is one batch of points: one optimizer step.
 """
 
 from dataclasses import asdict, dataclass, replace
