@@ -7,10 +7,9 @@ import contextlib
 import torch
 
 from benchmarks.common import Size, Table, interleaved, matmul_time
-from benchmarks.steps import field_and_batch, gradient_and_curvature_steps
+from benchmarks.steps import field_steps
 from pnf import fields
 from pnf.fields import ACTIVATIONS
-from pnf.optim.hutchinson import rademacher_like
 
 
 def autograd_chain(z: torch.Tensor, bump: fields.Bump) -> torch.Tensor:
@@ -53,12 +52,7 @@ def run(size: Size, dev: torch.device) -> list[Table]:
         + ["matmuls: curvature/grad", "grad step time in matmuls", "floor", "max |ΔHv| / max |Hv|"],
     )
     for activation in ACTIVATIONS:
-        model, x, y = field_and_batch(activation, size, dev)
-        params = list(model.parameters())
-        generator = torch.Generator(device=dev).manual_seed(0)
-        vectors = [rademacher_like(p, generator) for p in params]
-
-        gradient, curvature = gradient_and_curvature_steps(model, x, y, params, vectors)
+        _, _, _, _, gradient, curvature = field_steps(activation, size, dev)
 
         steps = {(kind, name): in_variant(name, step) for name in names
                  for kind, step in (("grad", gradient), ("curvature", curvature))}

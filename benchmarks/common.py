@@ -81,7 +81,7 @@ def interleaved(variants: dict[str, Callable[[], object]], repeats: int, device:
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-MATMULS = ("aten::mm", "aten::addmm")
+MATMULS = ("aten::mm", "aten::addmm", "aten::addmm_")
 
 
 def matmul_time(run: Callable[[], object], device: torch.device, calls: int = 3) -> tuple[float, float]:

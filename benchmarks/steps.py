@@ -104,6 +104,16 @@ def gradient_and_curvature_steps(model, x: torch.Tensor, y: torch.Tensor, params
     return gradient, curvature
 
 
+def field_steps(activation: str, size: Size, dev: torch.device):
+    """`field_and_batch`, one seeded Rademacher vector per parameter, and the two closures
+    of `gradient_and_curvature_steps`: (model, x, y, vectors, gradient, curvature)."""
+    model, x, y = field_and_batch(activation, size, dev)
+    params = list(model.parameters())
+    generator = torch.Generator(device=dev).manual_seed(0)
+    vectors = [rademacher_like(p, generator) for p in params]
+    return model, x, y, vectors, *gradient_and_curvature_steps(model, x, y, params, vectors)
+
+
 def hvp_methods(size: Size, dev: torch.device) -> Table:
     """Seconds of a gradient + Hv by double backward (ESGD's path) and by `torch.func`
     forward-over-reverse, each relative to a plain gradient step."""
@@ -113,18 +123,13 @@ def hvp_methods(size: Size, dev: torch.device) -> Table:
          "double backward/grad", "fwd-over-rev/grad", "faster", "max |ΔHv| / max |Hv|"],
     )
     for activation in ACTIVATIONS:
-        model, x, y = field_and_batch(activation, size, dev)
-        params = [p for p in model.parameters()]
+        model, x, y, vectors, gradient, double_backward = field_steps(activation, size, dev)
         names = [name for name, _ in model.named_parameters()]
-        generator = torch.Generator(device=dev).manual_seed(0)
-        vectors = [rademacher_like(p, generator) for p in params]
-
-        gradient, double_backward = gradient_and_curvature_steps(model, x, y, params, vectors)
 
         def loss_of(weights):
             return squared_error(functional_call(model, weights, (x,)), y)
 
-        detached = {name: p.detach() for name, p in zip(names, params)}
+        detached = {name: p.detach() for name, p in model.named_parameters()}
         tangents = dict(zip(names, vectors))
 
         def forward_over_reverse():
