@@ -21,7 +21,8 @@ import torch  # noqa: E402
 from benchmarks import activations, costs, exp_floor, figures, loops, r_operator, steps, throughput  # noqa: E402
 from benchmarks.common import SIZES, device, load_average, machine  # noqa: E402
 
-SECTIONS = {"steps": steps, "activations": activations, "r_operator": r_operator, "loops": loops, "throughput": throughput, "exp_floor": exp_floor, "costs": costs}
+SECTIONS = {"steps": steps, "activations": activations, "r_operator": r_operator, "loops": loops,
+            "throughput": throughput, "exp_floor": exp_floor, "costs": costs}
 
 
 def arguments(argv=None) -> argparse.Namespace:
