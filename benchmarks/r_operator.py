@@ -15,7 +15,7 @@ its input, K = 2 for the Gabor wavelet), h = φ(Z) elementwise:
 with φ_k, φ_kj the first and second partial derivatives of φ. ESGD does not use it: it
 needs the model's layers and the loss, where ESGD needs only the gradients' graph, so it
 would replace the `loss.backward(create_graph=...)` interface of other people's loops.
-It measures the floor that rewrite could reach.
+It measures what that rewrite reaches.
 """
 
 import torch
