@@ -6,7 +6,7 @@ import contextlib
 
 import torch
 
-from benchmarks.common import Size, Table, interleaved, matmul_time
+from benchmarks.common import Size, Table, interleaved, matmul_ratio_and_share
 from benchmarks.steps import field_steps
 from pnf import fields
 from pnf.fields import ACTIVATIONS
@@ -57,9 +57,7 @@ def run(size: Size, dev: torch.device) -> list[Table]:
         steps = {(kind, name): in_variant(name, step) for name in names
                  for kind, step in (("grad", gradient), ("curvature", curvature))}
         t = interleaved(steps, size.repeats, dev)
-        curvature_matmuls, _ = matmul_time(curvature, dev)
-        gradient_matmuls, gradient_total = matmul_time(gradient, dev)
-        matmul_ratio, gradient_share = curvature_matmuls / gradient_matmuls, gradient_matmuls / gradient_total
+        matmul_ratio, gradient_share = matmul_ratio_and_share(curvature, gradient, dev)
         reference, closed = in_variant("autograd", curvature)(), curvature()
         error = max(float((a - b).abs().max()) for a, b in zip(closed, reference))
         scale = max(float(a.abs().max()) for a in reference)

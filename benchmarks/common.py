@@ -106,6 +106,15 @@ def matmul_time(run: Callable[[], object], device: torch.device, calls: int = 3)
     return in_matmuls / 1e6 / calls, total / calls
 
 
+def matmul_ratio_and_share(step: Callable[[], object], gradient: Callable[[], object],
+                           device: torch.device) -> tuple[float, float]:
+    """(seconds in matrix products of `step` / those of `gradient`, `gradient`'s time share
+    in products), by `matmul_time`; their product is the floor of step/gradient time, the
+    ratio if everything but the products cost nothing."""
+    gradient_matmuls, gradient_total = matmul_time(gradient, device)
+    return matmul_time(step, device)[0] / gradient_matmuls, gradient_matmuls / gradient_total
+
+
 def device() -> torch.device:
     return default_device()
 

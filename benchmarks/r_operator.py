@@ -21,7 +21,7 @@ It measures what that rewrite reaches.
 import torch
 from torch import nn
 
-from benchmarks.common import Size, Table, interleaved, matmul_time
+from benchmarks.common import Size, Table, interleaved, matmul_ratio_and_share
 from benchmarks.steps import field_steps
 from pnf import fields
 from pnf.fields import ACTIVATIONS
@@ -167,13 +167,12 @@ def run(size: Size, dev: torch.device) -> list[Table]:
         except Exception as error:  # torch.compile needs a C++ compiler on CPU
             compiled_error = f"failed: {type(error).__name__}"
         t = interleaved(variants, size.repeats, dev)
-        gradient_matmuls, gradient_total = matmul_time(gradient, dev)
-        matmul_ratio = matmul_time(by_hand, dev)[0] / gradient_matmuls
+        matmul_ratio, gradient_share = matmul_ratio_and_share(by_hand, gradient, dev)
         table.rows.append([activation] + [1e3 * t[name] for name in ("grad", "double", "rop")]
                           + [1e3 * t["compiled"] if "compiled" in t else compiled_error]
                           + [t[name] / t["grad"] if name in t else compiled_error
                              for name in ("double", "rop", "compiled")]
-                          + [matmul_ratio, matmul_ratio * gradient_matmuls / gradient_total,
+                          + [matmul_ratio, matmul_ratio * gradient_share,
                              relative_error(products, reference),
                              relative_error(gradient_by_hand, reference_gradient), compiled_error])
     table.notes += [
