@@ -56,7 +56,7 @@ class ESGD(CurvatureOptimizer):
     def __init__(self, params, lr: float = 0.15, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-4,
                  weight_decay: float = 0.0, update_d_every: int = 100, d_warmup: int = 50,
                  bias_correction: str = "steps", seed: int = 0):
-        check(("learning rate", lr, "must be >= 0"), ("betas", betas, "each must lie in [0, 1)"),
+        check(("learning rate", lr, "must be >= 0"), ("betas", betas, "a pair (β1, β2), each in [0, 1)"),
               ("eps", eps, "must be >= 0"), ("weight_decay", weight_decay, "must be >= 0"),
               ("update_d_every", update_d_every, "a positive integer"),
               ("d_warmup", d_warmup, "a positive integer"),

@@ -40,6 +40,8 @@ import warnings
 
 import torch
 
+from pnf.optim.registry import own_state
+
 # What to write so that the backward keeps its graph, per way of driving the optimizer.
 GRAPH_FIX = {
     "no closure": "call loss.backward(create_graph=optimizer.should_create_graph()) before optimizer.step()",
@@ -47,6 +49,9 @@ GRAPH_FIX = {
     "closure(create_graph)": "the closure must call loss.backward(create_graph=create_graph) "
                              "with the create_graph it receives",
 }
+
+
+LOW_PRECISION = (torch.float16, torch.bfloat16)  # parameter dtypes refused (see CurvatureOptimizer.add_param_group)
 
 
 def rademacher_like(p: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -94,6 +99,17 @@ class CurvatureOptimizer(torch.optim.Optimizer):
         super().__init__(params, defaults)
         self.generator = torch.Generator(device=self.param_groups[0]["params"][0].device).manual_seed(seed)
 
+    def add_param_group(self, param_group: dict) -> None:
+        """torch's, refusing 16-bit parameters: their curvature average would underflow."""
+        super().add_param_group(param_group)
+        low = sorted({str(p.dtype).removeprefix("torch.") for p in self.param_groups[-1]["params"]
+                      if p.dtype in LOW_PRECISION})
+        if low:
+            self.param_groups.pop()
+            raise ValueError(f"{type(self).__name__}: parameters of dtype {', '.join(low)} are not supported; use "
+                             "float32 or float64 parameters (model.float(); torch.autocast for 16-bit compute): "
+                             "in 16 bits the curvature average underflows to 0 and the steps blow up to lr / eps")
+
     def update(self, params, products, vectors) -> None:
         raise NotImplementedError
 
@@ -136,8 +152,7 @@ class CurvatureOptimizer(torch.optim.Optimizer):
         return {**super().state_dict(), self.state_key: {**counters, "generator": self.generator.get_state()}}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        state_dict = dict(state_dict)
-        counters = state_dict.pop(self.state_key)
+        state_dict, counters = own_state(self, state_dict)
         super().load_state_dict(state_dict)
         self.generator.set_state(counters["generator"])
         for name in self.counter_names:

@@ -27,7 +27,7 @@ registered optimizer that declares `needs_model`.
 import torch
 from torch import nn
 
-from pnf.optim.registry import OptimizerSpec, check, register
+from pnf.optim.registry import OptimizerSpec, check, own_state, register
 
 
 def kfac_factors(inputs: torch.Tensor, output_grads: torch.Tensor, bias: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,9 +61,12 @@ class KFACAdam(torch.optim.Adam):
         update_freq: steps between refreshes of the factors (paper: 100).
     """
 
+    state_key = "kfac"
+
     def __init__(self, params, model: nn.Module, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, damping: float = 0.1, update_freq: int = 100):
-        check(("damping", damping, "must be > 0"), ("update_freq", update_freq, "a positive integer"))
+        check(("betas", betas, "a pair (β1, β2), each in [0, 1)"), ("damping", damping, "must be > 0"),
+              ("update_freq", update_freq, "a positive integer"))
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
         self.damping = damping
         self.update_freq = int(update_freq)
@@ -137,11 +140,10 @@ class KFACAdam(torch.optim.Adam):
 
     def state_dict(self) -> dict:
         """Adam's state plus the step count and the factor inverses."""
-        return {**super().state_dict(), "kfac": {"steps": self.steps, "inverses": dict(self.inverses)}}
+        return {**super().state_dict(), self.state_key: {"steps": self.steps, "inverses": dict(self.inverses)}}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        state_dict = dict(state_dict)
-        kfac = state_dict.pop("kfac")
+        state_dict, kfac = own_state(self, state_dict)
         super().load_state_dict(state_dict)
         self.steps = kfac["steps"]
         self.inverses = {i: tuple(t.clone() for t in pair) for i, pair in kfac["inverses"].items()}

@@ -24,7 +24,7 @@ import pytorch_optimizer
 import torch
 
 from pnf.optim.baselines import adam_rates
-from pnf.optim.registry import OptimizerSpec, check, evaluate, register
+from pnf.optim.registry import OptimizerSpec, check, evaluate, own_state, register
 
 BALANCE_PROBABILITY = 0.01  # pytorch_optimizer.Kron's default chance of rebalancing at a refit
 
@@ -39,6 +39,8 @@ class Kron(pytorch_optimizer.Kron):
         weight_decay: decoupled weight decay on matrices.
         seed: seed of the optimizer's own generator (probe vectors, rebalancing).
     """
+
+    state_key = "kron_generator"
 
     def __init__(self, params, lr: float = 1e-4, momentum: float = 0.9, weight_decay: float = 0.0, seed: int = 0):
         check(("learning rate", lr, "must be >= 0"), ("momentum", momentum, "must lie in [0, 1)"),
@@ -67,11 +69,11 @@ class Kron(pytorch_optimizer.Kron):
 
     def state_dict(self) -> dict:
         """torch's state plus the generator's."""
-        return {**super().state_dict(), "kron_generator": self.generator.get_state()}
+        return {**super().state_dict(), self.state_key: self.generator.get_state()}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        state_dict = dict(state_dict)
-        self.generator.set_state(state_dict.pop("kron_generator"))
+        state_dict, generator_state = own_state(self, state_dict)
+        self.generator.set_state(generator_state)
         super().load_state_dict(state_dict)
 
 

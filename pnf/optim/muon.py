@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from pnf.optim.baselines import adam_rates
-from pnf.optim.registry import OptimizerSpec, check, evaluate, register
+from pnf.optim.registry import OptimizerSpec, check, evaluate, register, saved_by
 
 
 def hidden_weights(model: nn.Module) -> list[nn.Parameter]:
@@ -54,7 +54,8 @@ class MuonAdamW(torch.optim.Optimizer):
                  nesterov: bool = True, ns_steps: int = 5, weight_decay: float = 0.0, adamw_lr: float = 1e-4,
                  adamw_betas: tuple[float, float] = (0.9, 0.999), adamw_eps: float = 1e-8,
                  adamw_weight_decay: float = 0.0):
-        check(("momentum", momentum, "must lie in [0, 1)"), ("ns_steps", ns_steps, "an integer in [1, 100)"))
+        check(("momentum", momentum, "must lie in [0, 1)"), ("ns_steps", ns_steps, "an integer in [1, 100)"),
+              ("adamw_betas", adamw_betas, "a pair (β1, β2), each in [0, 1)"))
         super().__init__(params, {})  # the groups as given, with only the keys set in them
         groups, hidden = self.param_groups, {id(weight) for weight in hidden_weights(model)}
         muon_groups = [{**g, "params": [p for p in g["params"] if id(p) in hidden]} for g in groups]
@@ -88,6 +89,9 @@ class MuonAdamW(torch.optim.Optimizer):
         return {name: part.state_dict() for name, part in self.parts.items()}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        if "param_groups" in state_dict:
+            raise ValueError(f"MuonAdamW.load_state_dict: this state was saved by {saved_by(state_dict)}, not by "
+                             "MuonAdamW (whose state holds one state per part); load a state that MuonAdamW saved")
         if set(state_dict) != set(self.parts):
             raise ValueError(f"MuonAdamW state has parts {sorted(state_dict)}; this optimizer has {sorted(self.parts)}")
         for name, part in self.parts.items():

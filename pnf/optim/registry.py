@@ -36,7 +36,8 @@ RULES = {
     "must be >= 0": lambda value: value >= 0.0,
     "must be > 0": lambda value: value > 0.0,
     "must lie in [0, 1)": lambda value: 0.0 <= value < 1.0,
-    "each must lie in [0, 1)": lambda value: all(0.0 <= beta < 1.0 for beta in value),
+    "a pair (β1, β2), each in [0, 1)": lambda value: (
+        isinstance(value, (tuple, list)) and len(value) == 2 and all(0.0 <= beta < 1.0 for beta in value)),
     "a positive integer": lambda value: int(value) == value and value >= 1,
     "a non-negative integer": lambda value: isinstance(value, int) and value >= 0,
     "an integer in [1, 100)": lambda value: int(value) == value and 1 <= value < 100,
@@ -56,6 +57,30 @@ def check(*settings: tuple) -> None:
         accepted = " or ".join(map(repr, rule)) if isinstance(rule, tuple) else rule
         if not (value in rule if isinstance(rule, tuple) else RULES[rule](value)):
             raise ValueError(f"invalid {name}: {value!r}; {accepted}")
+
+
+def own_state(optimizer: torch.optim.Optimizer, state_dict: dict) -> tuple[dict, object]:
+    """torch's part of `state_dict` and the entry `optimizer.state_key` that a pnf optimizer
+    adds to it; a ValueError naming both optimizers when a state saved by another lacks it."""
+    if optimizer.state_key not in state_dict:
+        name = type(optimizer).__name__
+        raise ValueError(f"{name}.load_state_dict: this state was saved by {saved_by(state_dict)}, not by {name} "
+                         f"(it has no {optimizer.state_key!r} entry); load a state that {name} saved")
+    rest = dict(state_dict)
+    return rest, rest.pop(optimizer.state_key)
+
+
+def saved_by(state_dict: dict) -> str:
+    """The optimizer that saved `state_dict`: the first registered one whose own entry it
+    holds (ESGD for its variants too), else what its per-parameter state holds."""
+    owners = {}
+    for spec in OPTIMIZERS.values():
+        owners.setdefault(getattr(spec.cls, "state_key", None), spec.cls.__name__)
+    found = [owners[key] for key in state_dict if key in owners]
+    if found:
+        return found[0]
+    entries = sorted({entry for state in state_dict.get("state", {}).values() for entry in state})
+    return f"another optimizer (per-parameter state: {', '.join(entries) or 'none'})"
 
 
 def evaluate(closure) -> torch.Tensor | None:

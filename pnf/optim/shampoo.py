@@ -11,11 +11,17 @@ norm), diagonal ε 1e-6, matrix ε 1e-12, no weight decay.
 `pytorch_optimizer` implements β2 = 1 (summed statistics) but its argument check only
 admits β2 < 1, so `Shampoo` validates its own arguments and sets β2 = 1 on the
 parameter groups. Its state holds Python preconditioner objects: as with any torch
-optimizer, load a *copy* of a state_dict (what `torch.save`/`torch.load` gives).
+optimizer, load a *copy* of a state_dict (what `torch.save`/`torch.load` gives). Their
+classes are registered with `torch.serialization.add_safe_globals`, so a saved state loads
+with `weights_only=True`: loading may build these objects and set their attributes, which
+runs none of the file's code.
 """
 
+import torch
 from pytorch_optimizer import ScalableShampoo
-from pytorch_optimizer.optimizer.utils.graft import LayerWiseGrafting
+from pytorch_optimizer.optimizer.utils.graft import LayerWiseGrafting, SGDGraft
+from pytorch_optimizer.optimizer.utils.partition import BlockPartitioner, PreConditionerType
+from pytorch_optimizer.optimizer.utils.preconditioner import PreConditioner
 
 from pnf.optim.registry import OptimizerSpec, check, register
 
@@ -40,4 +46,5 @@ class Shampoo(ScalableShampoo):
         super().add_param_group({**param_group, "betas": (param_group.get("betas", self.defaults["betas"])[0], 1.0)})
 
 
+torch.serialization.add_safe_globals([PreConditioner, PreConditionerType, BlockPartitioner, SGDGraft])
 register("shampoo", OptimizerSpec(Shampoo, {"lr": 0.1}, label="Shampoo"))

@@ -34,7 +34,7 @@ class SOAP(pytorch_optimizer.SOAP):
 
     def __init__(self, params, lr: float = 1e-4, betas: tuple[float, float] = (0.95, 0.95), eps: float = 1e-8,
                  weight_decay: float = 0.0, precondition_frequency: int = 10):
-        check(("learning rate", lr, "must be >= 0"), ("betas", betas, "each must lie in [0, 1)"),
+        check(("learning rate", lr, "must be >= 0"), ("betas", betas, "a pair (β1, β2), each in [0, 1)"),
               ("eps", eps, "must be >= 0"), ("weight_decay", weight_decay, "must be >= 0"),
               ("precondition_frequency", precondition_frequency, "a positive integer"))
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,

@@ -47,7 +47,7 @@ class SophiaH(CurvatureOptimizer):
 
     def __init__(self, params, lr: float = 0.06, betas: tuple[float, float] = (0.96, 0.99), p: float = 0.01,
                  eps: float = 1e-12, weight_decay: float = 0.0, update_period: int = 10, seed: int = 0):
-        check(("learning rate", lr, "must be >= 0"), ("betas", betas, "each must lie in [0, 1)"),
+        check(("learning rate", lr, "must be >= 0"), ("betas", betas, "a pair (β1, β2), each in [0, 1)"),
               ("p (clipping bound)", p, "must be > 0"), ("eps", eps, "must be > 0"),
               ("weight_decay", weight_decay, "must be >= 0"),
               ("update_period", update_period, "a positive integer"))
