@@ -4,11 +4,16 @@ A run's folder holds `epoch-NNNNN.pt` files, each with a `.sha256` beside it wri
 after the file itself is complete and renamed into place. A checkpoint counts only
 when its checksum matches, so a truncated or corrupt one is skipped (with a warning)
 and the run resumes from the last good one. The two newest are kept.
+
+A checkpoint holds tensors and plain values only and loads with `weights_only=True`, so
+a file planted in a shared cache cannot run code: one that names any other Python object
+is refused with a warning, and the run trains from the start.
 """
 
 import hashlib
 import io
 import os
+import pickle
 import warnings
 from pathlib import Path
 
@@ -43,12 +48,13 @@ class Checkpoints:
         return path
 
     def latest(self) -> dict | None:
-        """The newest checkpoint whose checksum matches, or None."""
+        """The newest checkpoint whose checksum matches, or None: also when that one
+        cannot be loaded safely (then the folder is not trusted, earlier ones included)."""
         for path in reversed(self._paths()):
             payload = path.read_bytes()
             digest = path.with_suffix(".sha256")
             if digest.exists() and digest.read_text().strip() == hashlib.sha256(payload).hexdigest():
-                return torch.load(io.BytesIO(payload), weights_only=False)
+                return _load_safely(path, payload)
             warnings.warn(f"checkpoint {path} is truncated or corrupt; falling back to an earlier one")
         return None
 
@@ -60,6 +66,18 @@ class Checkpoints:
 
     def _paths(self) -> list[Path]:
         return sorted(self.folder.glob("epoch-*.pt"))
+
+
+def _load_safely(path: Path, payload: bytes) -> dict | None:
+    """The checkpoint in `payload` loaded with `weights_only=True`; None, with a warning,
+    when it holds anything but tensors and plain values (nothing in it runs)."""
+    try:
+        return torch.load(io.BytesIO(payload), weights_only=True)
+    except pickle.UnpicklingError:
+        names = ", ".join(torch.serialization.get_unsafe_globals_in_checkpoint(io.BytesIO(payload)))
+        warnings.warn(f"checkpoint {path} cannot be loaded safely (it holds Python objects other than tensors and "
+                      f"plain values{': ' + names if names else ''}); training from the start")
+        return None
 
 
 def _write_atomically(path: Path, payload: bytes) -> None:

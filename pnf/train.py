@@ -65,7 +65,8 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, task, epochs
         model.load_state_dict(resumed["model"])
         optimizer.load_state_dict(resumed["optimizer"])
         generator.set_state(resumed["generator"])
-        history = History(**resumed["history"])
+        history = History(**{**resumed["history"], "snapshots": {
+            epoch: snapshot.numpy() for epoch, snapshot in resumed["history"]["snapshots"].items()}})
     else:
         history = History()
         history.record_eval(0, task.evaluate(model)[0])
@@ -90,9 +91,18 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, task, epochs
                 history.snapshots[epoch] = reconstruction
             bar.set_postfix(loss=f"{history.train_loss[-1]:.3g}", **{task.metric: f"{metrics[task.metric]:.4g}"})
         if checkpoints and checkpoints.due(epoch) and epoch < epochs:
-            checkpoints.save(epoch, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                     "generator": generator.get_state(), "history": asdict(history)})
+            checkpoints.save(epoch, checkpoint_state(model, optimizer, generator, history))
     return history
+
+
+def checkpoint_state(model, optimizer, generator, history: History) -> dict:
+    """What a checkpoint holds, as tensors and plain values only (it loads with
+    `weights_only=True`): the model, the optimizer, the batch generator's state and the
+    history, its snapshot arrays as tensors."""
+    record = asdict(history)
+    record["snapshots"] = {epoch: torch.from_numpy(snapshot) for epoch, snapshot in history.snapshots.items()}
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+            "history": record}
 
 
 def train_epoch(model, optimizer, task, epoch: int, batch_size: int, generator) -> torch.Tensor:
