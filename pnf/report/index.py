@@ -13,6 +13,7 @@ from pathlib import Path
 import pnf
 from pnf import paper
 from pnf.report.scorecard import CLAIMS, VERDICTS, load_records, note, verdict
+from pnf.report.text import literal
 
 VERDICT_COLOR = {"reproduced": "#1a7f37", "ordering reproduced": "#9a6700", "undecided": "#8250df",
                  "not reproduced": "#cf222e", "diverged": "#a40e26", "not testable": "#0969da", "not run": "#6e7781"}
@@ -50,9 +51,9 @@ def scorecard_rows(reports: Path) -> tuple[list[str], Counter]:
         counts[outcome] += 1
         ours, where = "—", "—"
         if entry:
-            ours = _values(entry["values"], keys) + ("<br>diverged: " + ", ".join(entry["diverged"])
+            ours = _values(entry["values"], keys) + ("<br>diverged: " + ", ".join(map(html.escape, entry["diverged"]))
                                                      if entry.get("diverged") else "")
-            where = f"{entry['profile']} profile; {html.escape(entry['data'])}" + (
+            where = f"{html.escape(entry['profile'])} profile; {literal(entry['data'])}" + (
                 f"; epoch {entry['reached']:,}" if entry.get("reached") is not None else "")
         rows.append(
             f"<tr><td>{html.escape(claim.figure)}</td><td>{html.escape(claim.statement)}"

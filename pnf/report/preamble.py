@@ -22,6 +22,7 @@ from pnf.hessian_spectra import CurvatureSettings
 from pnf.image_set import StudySettings, available
 from pnf.profiles import PROFILES, check_profile
 from pnf.report import scorecard
+from pnf.report.text import literal
 from pnf.runs import Result, git_commit
 from pnf.tasks import get_task, make_task
 from pnf.tasks.image import ImageSettings
@@ -107,10 +108,16 @@ class Report:
             f"**Reproducing:** {paper.CITATION}.\n\n"
             f"- **Profile:** `{self.profile}` ({PROFILES[self.profile]})\n"
             f"- **Setting:** {SETUPS[type(self.settings)](self, results)}\n"
-            f"- **Data:** `{self.source}` — {describe(self.source)}\n"
+            f"- **Data:** {literal(self.source)} — {data_description(self.source)}\n"
             f"- **Hardware:** {provenance.get('device', 'n/a')} (torch {provenance.get('torch_version', '?')}); {timing}\n"
-            f"- **Code:** pnf {pnf.__version__}, commit `{provenance.get('git_commit', 'unknown')}`, "
+            f"- **Code:** pnf {pnf.__version__}, commit {literal(provenance.get('git_commit', 'unknown'))}, "
             f"results version {pnf.RESULTS_VERSION}\n")
+
+
+def data_description(source: str) -> str:
+    """`pnf.data.sources.describe(source)` with the name of the user's own file or folder,
+    which describe puts in a code span, as `literal` text (its characters shown as they are)."""
+    return describe(source).replace(f"`{source}`", literal(source))
 
 
 def image_setup(report: Report, results) -> str:
@@ -149,7 +156,7 @@ def curvature_setup(report: Report, results) -> str:
 def study_setup(report: Report, results) -> str:
     s, image = report.settings, report.task.settings_for(report.profile)
     images = available(s.images)
-    return (f"{len(images)} images ({', '.join(f'`{name}`' for name in images)}) × {s.seeds} seed(s) × four fields × "
+    return (f"{len(images)} images ({', '.join(literal(name) for name in images)}) × {s.seeds} seed(s) × four fields × "
             f"{', '.join(s.optimizers)}, {s.epochs} epochs each at {image.resolution}×{image.resolution} pixels, batch "
             f"{image.batch_size}, the paper's hyperparameters; DIV2K test images count when their files are present "
             "(`make data`); scikit-image's photographs are centre-cropped to the square of their shorter side")

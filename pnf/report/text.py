@@ -1,4 +1,9 @@
-"""What reports say in words: labels, formatted values, Markdown tables and notes."""
+"""What reports say in words: labels, formatted values, Markdown tables and notes.
+
+A string that a report did not write itself (a file or data name, an option value, a
+note) reaches the page through `literal` or `escaped`, so that whatever characters it
+holds, Markdown, HTML and MathJax show it as it is.
+"""
 
 import math
 
@@ -6,6 +11,23 @@ from IPython.display import Markdown
 
 from pnf.fields import ACTIVATIONS
 from pnf.optim import OPTIMIZERS
+
+
+PLAIN = set(" -./:,=+@%()")  # characters that mean nothing to Markdown, HTML or MathJax inside a line
+
+
+def escaped(value) -> str:
+    """`str(value)` as Markdown text shown as it is: every character but letters, digits and
+    those of `PLAIN` becomes an HTML character reference (`<` is `&#60;`, a backtick `&#96;`,
+    `$` `&#36;`, a newline `&#10;`), so none starts a tag, a code span, emphasis, a table
+    cell, a new line or mathematics."""
+    return "".join(char if char.isalnum() or char in PLAIN else f"&#{ord(char)};" for char in str(value))
+
+
+def literal(value) -> str:
+    """`value` (a file or data name, an option value) as inline code in Markdown or HTML:
+    `<code>` around `escaped(value)` (MathJax leaves code alone)."""
+    return f"<code>{escaped(value)}</code>"
 
 
 def label(activation: str | None, optimizer: str | None = None) -> str:
@@ -53,7 +75,7 @@ def orderings(winners: dict, expected: dict, what: str) -> str:
 def verdict(entry: dict) -> str:
     """"**undecided** (the gap is within ...)": a scorecard record's verdict, with its note."""
     note = entry["note"].removeprefix(entry["verdict"]).strip(" :")
-    return f"**{entry['verdict']}**" + (f" ({note})" if note else "")
+    return f"**{escaped(entry['verdict'])}**" + (f" ({escaped(note)})" if note else "")
 
 
 def shorter_run(epochs: int, paper_epochs: int, target: str, unit: str = "epoch") -> str:
