@@ -5,12 +5,12 @@ environment variables), each naming the setting, the bad value and what is accep
 import hashlib
 import inspect
 import json
+import math
 import numbers
 import os
 from dataclasses import asdict, dataclass, field
 
 import pnf
-from pnf.data.fingerprint import fingerprint
 from pnf.fields import ACTIVATIONS
 from pnf.optim import OPTIMIZERS
 
@@ -26,11 +26,33 @@ class ConfigError(ValueError):
     """A setting out of its range or form."""
 
 
-def check_int(name: str, value, minimum: int) -> int:
-    """`value` if it is an integer ≥ `minimum`, else a ConfigError naming setting `name`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{name} must be an integer ≥ {minimum}, not {value!r}")
+def check_int(name: str, value, minimum: int, maximum: int | None = None) -> int:
+    """`value` if it is an integer ≥ `minimum` (and ≤ `maximum`), else a ConfigError naming setting `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum or (
+            maximum is not None and value > maximum):
+        accepted = f"≥ {minimum}" if maximum is None else f"from {minimum} to {maximum}"
+        raise ConfigError(f"{name} must be an integer {accepted}, not {value!r}")
     return int(value)
+
+
+def check_number(name: str, value, minimum: float, maximum: float = math.inf, positive: bool = False) -> float:
+    """`value` if it is a finite number in [`minimum`, `maximum`] (above 0 when `positive`), else a
+    ConfigError naming setting `name`."""
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not number or not math.isfinite(value) or not minimum <= value <= maximum or (positive and value <= 0):
+        accepted = ("a positive number" if positive else f"a number ≥ {minimum:g}" if maximum == math.inf
+                    else f"a number from {minimum:g} to {maximum:g}")
+        raise ConfigError(f"{name} must be {accepted}, not {value!r}")
+    return float(value)
+
+
+def check_memory(setting: str, needed_bytes: float) -> None:
+    """A ConfigError naming `setting` when what it makes pnf allocate (`needed_bytes`, an estimate)
+    exceeds this machine's memory, raised before anything is allocated."""
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed_bytes > available:
+        raise ConfigError(f"{setting} needs about {needed_bytes / 2**30:,.0f} GiB of memory; this machine has "
+                          f"{available / 2**30:,.0f} GiB: use a smaller value")
 
 
 def env_int(name: str, default: int, minimum: int = 1) -> int:
@@ -73,6 +95,7 @@ def check_optimizer_options(optimizer: str, options: dict) -> dict:
     return options
 
 
+MAX_SEED = 2**63 - 1  # torch's generators take 64 bits; pnf seeds other streams with small offsets from it
 FORMS = {"a flag": bool, "a number": numbers.Real, "a text": str, "a list": (list, tuple)}  # bool first: it is a number
 
 
@@ -103,9 +126,10 @@ class RunConfig:
             if not isinstance(getattr(self, name), dict):
                 raise ConfigError(f"{name} must be a dict of settings by name, not {getattr(self, name)!r}")
         check_optimizer_options(self.optimizer, self.optimizer_options)
-        # resolution: 2 pixels, grid points or rays a side at least
-        for name, minimum in (("resolution", 2), ("epochs", 1), ("batch_size", 1), ("eval_every", 1), ("seed", 0)):
+        # resolution: 2 pixels, grid points or rays a side at least (its memory is checked by the task)
+        for name, minimum in (("resolution", 2), ("epochs", 1), ("batch_size", 1), ("eval_every", 1)):
             check_int(name, getattr(self, name), minimum)
+        check_int("seed", self.seed, 0, MAX_SEED)
         for epoch in self.snapshot_epochs:
             if check_int("snapshot_epochs", epoch, 1) > self.epochs:
                 raise ConfigError(f"snapshot_epochs {self.snapshot_epochs} must be epochs 1..{self.epochs}")
@@ -113,6 +137,8 @@ class RunConfig:
     def key(self) -> str:
         """The cache key: a hash of every field, of the results version and of the content
         of the data's files (for embedded data, its revision if it has one)."""
+        from pnf.data.fingerprint import fingerprint  # the data loaders import this module's checks
+
         files = fingerprint(self.data)
         return cache_key({"config": asdict(self), **({"data_sha256": files} if files else {})})
 

@@ -18,6 +18,7 @@ LIGHT = (0.4, -0.3, 0.87)  # direction towards the light
 SUPERSAMPLING = 3  # subpixels per side: anti-aliased (soft) edges
 LEGO_CAMERA_ANGLE_X = 0.6911112070083618  # horizontal field of view (radians) of the Blender scenes
 TEST_VIEWS = tuple(range(40, 44))
+VIEWS = 44  # 40 training views, then the test views
 
 
 def render_views(width: int) -> tuple[torch.Tensor, torch.Tensor, float]:

@@ -3,15 +3,19 @@
   `images/data_div2k.npz` (keys `train_data`/`test_data`, uint8 [16, 512, 512, 3]) or, for
   the test split, `images/div2k_subset/test_data/image_<index>.jpg`; the paper's lion
   (Fig. 1) is `div2k:test:14`;
-- `"skimage:<name>"`: photographs embedded in scikit-image, no download needed; those that
-  are not square are centre-cropped to the square of their shorter side;
-- a path to the user's own image file.
+- `"skimage:<name>"`: photographs embedded in scikit-image, no download needed;
+- a path to the user's own image file, turned upright as its EXIF orientation says; of a
+  file of several frames (an animation, a multi-page TIFF) the first, with a warning.
 
-Pixels are scaled by their type's true range (8- or 16-bit, greyscale or colour); an alpha
-channel is composited on white, with a warning (the NeRF scenes are treated alike).
+An image that is not square is centre-cropped to the square of its shorter side (never
+squashed). Pixels are scaled by their type's true range (8- or 16-bit, greyscale or
+colour), dividing by 255 or 65535 (`skimage.util.img_as_float32` multiplies by the
+reciprocal, which differs in the last bit for half the 8-bit values); an alpha channel is
+composited on white, with a warning (the NeRF scenes are treated alike).
 """
 
 import warnings
+import zipfile
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -21,6 +25,7 @@ import skimage.data
 import torch
 import torch.nn.functional as F
 from PIL import Image as PILImage
+from PIL import ImageOps
 
 from pnf.data.sources import (FETCH_HINT, REMOTES, DataSource, data_dir, register, register_kind, resolve,
                               user_source)
@@ -62,9 +67,10 @@ def pixel_grid(height: int, width: int) -> torch.Tensor:
 
 
 def load_image(source: str, resolution: int | None = None, folder: Path | None = None) -> Image:
-    """Load `source` (see the module docstring) as RGB in [0, 1], resized bilinearly to
-    `resolution`² as the paper's code does (`None` keeps the original size)."""
-    raw = resolve(source, "image").load(data_dir(folder), resolution)
+    """Load `source` (see the module docstring) as RGB in [0, 1], centre-cropped to a square
+    and resized bilinearly to `resolution`² as the paper's code does (`None` keeps the
+    cropped size)."""
+    raw = centre_square(resolve(source, "image").load(data_dir(folder), resolution))
     if raw.ndim == 3 and raw.shape[-1] in (2, 4) and (raw[..., -1] < IMAGE_RANGES.get(raw.dtype, 1.0)).any():
         warnings.warn(f"{source}: the image has transparent pixels; they are composited on white", stacklevel=2)
     pixels = torch.from_numpy(to_rgb(raw, source))
@@ -73,6 +79,13 @@ def load_image(source: str, resolution: int | None = None, folder: Path | None =
         chw = F.interpolate(chw, size=(resolution, resolution), mode="bilinear")
         pixels = chw[0].permute(1, 2, 0).contiguous()
     return Image(pixels=pixels, source=source)
+
+
+def centre_square(pixels: np.ndarray) -> np.ndarray:
+    """The centred square of `pixels` `[H, W, ...]` whose side is the shorter of H and W."""
+    side = min(pixels.shape[:2])
+    top, left = (pixels.shape[0] - side) // 2, (pixels.shape[1] - side) // 2
+    return pixels[top : top + side, left : left + side]
 
 
 def to_rgb(raw: np.ndarray, name: str) -> np.ndarray:
@@ -96,13 +109,20 @@ def to_rgb(raw: np.ndarray, name: str) -> np.ndarray:
     return np.ascontiguousarray(colour)
 
 
-def read_image_file(path: Path) -> np.ndarray:
+def read_image_file(path: Path, upright: bool = False) -> np.ndarray:
     """Pixels of a PNG/JPEG/... file: uint8 `[H, W, 3]` (RGB) or `[H, W, 4]` (with alpha),
-    or uint16 `[H, W]` for a 16-bit greyscale image."""
+    or uint16 `[H, W]` for a 16-bit greyscale image; of a file of several frames, the first
+    (with a warning). `upright`: turned as its EXIF orientation says (photographs; scene
+    views are read as stored, as NeRF's loaders read them)."""
     if not path.exists():
         raise FileNotFoundError(f"image file {path} does not exist; {FETCH_HINT}")
     try:
         with PILImage.open(path) as image:
+            if getattr(image, "n_frames", 1) > 1:
+                warnings.warn(f"{path}: the file holds {image.n_frames} frames (an animation or a multi-page "
+                              "image); only the first is used", stacklevel=2)
+            if upright:
+                image = ImageOps.exif_transpose(image)
             if image.mode.startswith("I"):  # 16-bit greyscale, which Pillow may widen to 32 bits ("I")
                 pixels = np.asarray(image)
                 if pixels.min() < 0 or pixels.max() > 65535:
@@ -114,14 +134,35 @@ def read_image_file(path: Path) -> np.ndarray:
         raise ValueError(f"{path}: not a readable image ({error}); {FETCH_HINT}") from None
 
 
+def read_npz(path: Path, keys: tuple[str, ...], expected: str) -> dict[str, np.ndarray]:
+    """The arrays `keys` of the npz file at `path`, read without unpickling anything; a
+    ValueError naming the file and what was `expected` when it is not an npz of those arrays."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+        archive = None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: not an npz archive; expected {expected}")
+    with archive:
+        missing = [key for key in keys if key not in archive.files]
+        if missing:
+            raise ValueError(f"{path}: no array {', '.join(missing)} (it has {', '.join(archive.files) or 'none'}); "
+                             f"expected {expected}")
+        try:
+            return {key: archive[key] for key in keys}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile):
+            raise ValueError(f"{path}: its arrays are truncated, corrupt or objects; expected {expected}") from None
+
+
 def _load_div2k(split: str, index: int, folder: Path, resolution: int | None) -> np.ndarray:
     if (folder / DIV2K_NPZ).exists():
-        try:
-            with np.load(folder / DIV2K_NPZ) as archive:
-                return archive[f"{split}_data"][index]
-        except (OSError, ValueError, KeyError, IndexError) as error:
-            raise ValueError(f"{folder / DIV2K_NPZ}: not a DIV2K npz with image {index} under '{split}_data' "
-                             f"({error}); {FETCH_HINT}") from None
+        expected = (f"Tancik et al.'s DIV2K npz, uint8 arrays [{DIV2K_COUNT}, 512, 512, 3] under train_data and "
+                    f"test_data; {FETCH_HINT}")
+        images = read_npz(folder / DIV2K_NPZ, (f"{split}_data",), expected)[f"{split}_data"]
+        if images.ndim != 4 or not index < len(images):
+            raise ValueError(f"{folder / DIV2K_NPZ}: {split}_data has shape {images.shape}, no image {index}; "
+                             f"expected {expected}")
+        return images[index]
     jpeg = folder / _div2k_jpeg(split, index)
     if not jpeg.exists():
         raise FileNotFoundError(f"div2k:{split}:{index}: neither {folder / DIV2K_NPZ} nor {jpeg} exists; {FETCH_HINT}")
@@ -133,11 +174,7 @@ def _div2k_jpeg(split: str, index: int) -> str:
 
 
 def _load_skimage(name: str, folder: Path, resolution: int | None) -> np.ndarray:
-    """A scikit-image photograph, centre-cropped to the square of its shorter side."""
-    pixels = getattr(skimage.data, name)()
-    side = min(pixels.shape[:2])
-    top, left = (pixels.shape[0] - side) // 2, (pixels.shape[1] - side) // 2
-    return pixels[top : top + side, left : left + side]
+    return getattr(skimage.data, name)()
 
 
 def _register_sources() -> None:
@@ -157,7 +194,8 @@ def _register_sources() -> None:
         register(DataSource(f"skimage:{name}", "image", partial(_load_skimage, name),
                             f"scikit-image's embedded photograph `{name}` ({size}), centre-cropped to the square "
                             "of its shorter side"))
-    register_kind("image", partial(user_source, kind="image", read=read_image_file), PAPER_IMAGE, EMBEDDED_IMAGE)
+    register_kind("image", partial(user_source, kind="image", read=partial(read_image_file, upright=True)),
+                  PAPER_IMAGE, EMBEDDED_IMAGE)
 
 
 _register_sources()

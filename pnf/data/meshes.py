@@ -91,9 +91,9 @@ def _load_cached(source: str, folder: Path) -> Mesh:
 
 
 def _read_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Vertices `[V, 3]` and triangle faces `[F, 3]` of an OBJ/PLY/OFF/STL file, duplicate
-    vertices merged. Refuses non-finite vertices and flat meshes (no volume); warns when
-    the mesh is open."""
+    """Vertices `[V, 3]` (scaled by a power of two, the longest side in [0.5, 1)) and triangle
+    faces `[F, 3]` of an OBJ/PLY/OFF/STL file, duplicate vertices merged. Refuses non-finite
+    vertices and flat meshes (no volume); warns when the mesh is open."""
     try:
         loaded = trimesh.load(path, force="mesh", process=False)
     except Exception as error:  # trimesh raises many kinds on unreadable input
@@ -106,6 +106,12 @@ def _read_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if bad:
         raise ValueError(f"{path}: {bad} of {len(vertices)} vertices are not finite (NaN or inf); "
                          "a mesh needs finite coordinates")
+    extent = float(np.ptp(vertices, axis=0).max())
+    if extent == 0:
+        raise ValueError(f"{path}: all its vertices are the same point; occupancy needs a solid")
+    # Scaled exactly (by a power of two) to a longest side in [0.5, 1), so that merging
+    # duplicates (trimesh's absolute tolerance, 1e-8) and the volume work in any unit.
+    vertices = np.ldexp(vertices, -np.frexp(extent)[1])
     shape = trimesh.Trimesh(vertices, faces)  # duplicate vertices merged: seams are not holes
     spread = np.linalg.svd(shape.vertices - shape.vertices.mean(0), compute_uv=False)  # along its 3 main axes
     if spread[-1] <= 1e-6 * spread[0] or (shape.is_watertight and abs(shape.volume) <= 1e-9 * spread[0] ** 3):

@@ -22,9 +22,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pnf.config import check_memory
 from pnf.data import embedded_scene
 from pnf.data.cameras import pixel_rays
-from pnf.data.images import read_image_file, to_rgb
+from pnf.data.images import read_image_file, read_npz, to_rgb
 from pnf.data.sources import (FETCH_HINT, REMOTES, DataSource, data_dir, register, register_kind, resolve,
                               user_source)
 
@@ -32,6 +33,11 @@ EMBEDDED_SCENE = "embedded"
 LEGO_SCENE = "lego"
 LEGO_RESOLUTIONS = (100, 200, 400)
 HOLDOUT_EVERY = 8
+# Memory a view pixel takes (peak resident growth, measured): 67 bytes for a loaded scene
+# (its images, every view's rays, an epoch's shuffle) at Lego 200; 2,100 for the embedded
+# scene, traced at 3×3 subpixels.
+PIXEL_BYTES = 100
+EMBEDDED_PIXEL_BYTES = 2200
 LEGO_NPZ_HINT = (
     "the npz files are built from the 100 PNGs of data/nerf_synthetic/lego/train in shouxieai/nerf "
     "@ c56f8179fca38c84200e230e7cb1133f765ec998 by `build_lego_npz.py` (an exact 800/R box downsample of "
@@ -77,9 +83,14 @@ def load_scene(source: str, resolution: int | None = None, folder: Path | None =
     pixels wide (area average, focal scaled alike; `None` keeps their size, or 64 for the
     embedded scene)."""
     scene = resolve(source, "scene").load(data_dir(folder), resolution)
-    height, width = scene.images.shape[1:3]
+    if not 0 < scene.near < scene.far:
+        raise ValueError(f"scene {source!r}: its depths run from near {scene.near} to far {scene.far}; "
+                         "a scene needs 0 < near < far")
+    views, height, width = scene.images.shape[:3]
     if resolution and resolution != width:
         size = (round(height * resolution / width), resolution)
+        check_memory(f"nerf resolution {resolution} ({views} views of {size[1]}×{size[0]})",
+                     views * size[0] * size[1] * PIXEL_BYTES)
         chw = F.interpolate(scene.images.permute(0, 3, 1, 2), size=size, mode="area")
         scene = replace(scene, images=chw.permute(0, 2, 3, 1).contiguous(), focal=scene.focal * resolution / width)
     return replace(scene, source=source)
@@ -90,6 +101,8 @@ def _holdout(count: int) -> tuple[int, ...]:
 
 
 def _load_embedded(folder: Path, resolution: int | None) -> Scene:
+    check_memory(f"nerf resolution {resolution} ({embedded_scene.VIEWS} embedded views of {resolution}²)",
+                 embedded_scene.VIEWS * (resolution or 64) ** 2 * EMBEDDED_PIXEL_BYTES)
     images, poses, focal = embedded_scene.render_views(resolution or 64)
     return Scene(images, poses, focal, near=2.0, far=6.0, scale=1.5, test_views=embedded_scene.TEST_VIEWS)
 
@@ -112,10 +125,16 @@ def _load_lego(folder: Path, resolution: int | None) -> Scene:
 
 def load_lego_npz(path: Path) -> Scene:
     """A Lego npz (`images_rgba` uint8 [V, R, R, 4], `poses` [V, 4, 4], `focal`, `near`, `far`)."""
-    with np.load(path) as archive:
-        images = to_rgb(archive["images_rgba"], str(path))
-        poses, focal = archive["poses"].astype(np.float32), float(archive["focal"])
-        near, far = float(archive["near"]), float(archive["far"])
+    expected = "images_rgba uint8 [V, R, R, 4], poses [V, 4, 4] and the numbers focal, near, far; " + LEGO_NPZ_HINT
+    arrays = read_npz(path, ("images_rgba", "poses", "focal", "near", "far"), expected)
+    rgba, poses = arrays["images_rgba"], arrays["poses"]
+    if rgba.ndim != 4 or rgba.shape[-1] != 4 or poses.shape != (len(rgba), 4, 4) or any(
+            arrays[name].size != 1 for name in ("focal", "near", "far")):
+        shapes = ", ".join(f"{name} {array.shape}" for name, array in arrays.items())
+        raise ValueError(f"{path}: arrays of shapes {shapes}; expected {expected}")
+    images = to_rgb(rgba, str(path))
+    poses, focal = poses.astype(np.float32), float(arrays["focal"])
+    near, far = float(arrays["near"]), float(arrays["far"])
     return Scene(torch.from_numpy(images), torch.from_numpy(poses), focal, near, far, scale=1.5,
                  test_views=_holdout(len(images)), source=LEGO_SCENE)
 
@@ -129,16 +148,39 @@ def _load_blender(folder: Path) -> Scene:
     if not train_json.exists():
         raise FileNotFoundError(f"Blender scene: {train_json} does not exist; {FETCH_HINT}")
     splits = [split for split in ("train", "test") if (folder / f"transforms_{split}.json").exists()]
-    metas = [json.loads((folder / f"transforms_{split}.json").read_text()) for split in splits]
-    frames = [frame for meta in metas for frame in meta["frames"]]
-    paths = [folder / (frame["file_path"] + ".png") for frame in frames]
-    images = np.stack([to_rgb(read_image_file(path), str(path)) for path in paths])
-    poses = np.stack([np.asarray(frame["transform_matrix"], np.float32) for frame in frames])
-    train_count = len(metas[0]["frames"])
+    metas = [_read_transforms(folder / f"transforms_{split}.json") for split in splits]
+    frames = [frame for _, split_frames in metas for frame in split_frames]
+    paths = [folder / (file_path + ".png") for file_path, _ in frames]
+    images = [to_rgb(read_image_file(path), str(path)) for path in paths]
+    sizes = sorted({image.shape for image in images})
+    if len(sizes) > 1:
+        raise ValueError(f"Blender scene {folder}: views of {len(sizes)} sizes ({', '.join(map(str, sizes[:3]))}); "
+                         "every view needs the same size")
+    poses = np.stack([matrix for _, matrix in frames])
+    train_count = len(metas[0][1])
     test_views = tuple(range(train_count, len(frames))) if len(metas) == 2 else _holdout(train_count)
-    focal = 0.5 * images.shape[2] / np.tan(0.5 * float(metas[0]["camera_angle_x"]))
-    return Scene(torch.from_numpy(images), torch.from_numpy(poses), float(focal),
+    focal = 0.5 * images[0].shape[1] / np.tan(0.5 * metas[0][0])
+    return Scene(torch.from_numpy(np.stack(images)), torch.from_numpy(poses), float(focal),
                  near=2.0, far=6.0, scale=1.5, test_views=test_views)
+
+
+def _read_transforms(path: Path) -> tuple[float, list[tuple[str, np.ndarray]]]:
+    """A Blender `transforms_<split>.json`: its horizontal field of view (radians) and its
+    frames, each (file path without `.png`, camera-to-world matrix `[4, 4]` float32)."""
+    expected = ("expected a JSON object with camera_angle_x (radians, between 0 and π) and a list of frames, "
+                "each with a file_path and a 4×4 transform_matrix")
+    try:
+        meta = json.loads(path.read_text())
+        angle = float(meta["camera_angle_x"])
+        frames = [(str(frame["file_path"]), np.asarray(frame["transform_matrix"], np.float32))
+                  for frame in meta["frames"]]
+    except (ValueError, KeyError, TypeError) as error:
+        reason = f"no {error}" if isinstance(error, KeyError) else f"{type(error).__name__}: {error}"
+        raise ValueError(f"{path}: unreadable ({reason}); {expected}") from None
+    if not 0 < angle < np.pi or not frames or any(matrix.shape != (4, 4) for _, matrix in frames):
+        raise ValueError(f"{path}: camera_angle_x {angle}, {len(frames)} frames, transform_matrix shapes "
+                         f"{sorted({matrix.shape for _, matrix in frames})}; {expected}")
+    return angle, frames
 
 
 # --- LLFF ----------------------------------------------------------------------------
@@ -149,7 +191,7 @@ def _load_llff(folder: Path) -> Scene:
     bounds_file = folder / "poses_bounds.npy"
     if not bounds_file.exists():
         raise FileNotFoundError(f"LLFF scene: {bounds_file} does not exist; {FETCH_HINT}")
-    table = np.load(bounds_file)  # [V, 17]: a 3x5 matrix [R | t | (H, W, focal)] and (near, far)
+    table = _read_poses_bounds(bounds_file)  # [V, 17]: a 3x5 matrix [R | t | (H, W, focal)] and (near, far)
     matrices, bounds = table[:, :15].reshape(-1, 3, 5), table[:, 15:]
     paths = sorted(p for p in (folder / "images").iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
     if len(paths) != len(table):
@@ -164,6 +206,20 @@ def _load_llff(folder: Path) -> Scene:
     far = float(bounds.max())
     return Scene(torch.from_numpy(images), torch.from_numpy(poses), float(focal * images.shape[2] / width),
                  near=0.9 * float(bounds.min()), far=far, scale=far, test_views=_holdout(len(images)))
+
+
+def _read_poses_bounds(path: Path) -> np.ndarray:
+    """LLFF's `poses_bounds.npy` `[V, 17]` with finite entries and positive bounds, read without unpickling."""
+    expected = "expected LLFF's poses_bounds.npy, a float array [V, 17] (a 3×5 pose and near, far > 0 a view)"
+    try:
+        table = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        raise ValueError(f"{path}: not a readable .npy array; {expected}") from None
+    if not isinstance(table, np.ndarray) or table.dtype.kind not in "fiu" or table.ndim != 2 or table.shape[1] != 17:
+        raise ValueError(f"{path}: holds {getattr(table, 'shape', type(table).__name__)}; {expected}")
+    if not np.isfinite(table).all() or (table[:, 15:] <= 0).any():
+        raise ValueError(f"{path}: has non-finite entries or bounds ≤ 0; {expected}")
+    return table
 
 
 # --- the registry ----------------------------------------------------------------------

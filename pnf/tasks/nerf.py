@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pnf.config import check_int, check_memory
 from pnf.data.scenes import load_scene
 from pnf.metrics import absolute_error_map, psnr
 from pnf.tasks.volume_rendering import RadianceField, Renderer
@@ -33,6 +34,8 @@ from pnf.tasks.records import Settings, Task, in_chunks, register
 ITERATIONS_PER_EPOCH = 100
 EVAL_CHUNK = 8192  # rays per forward pass when rendering test views
 JITTER_SEED_OFFSET = 7919  # the renderer's jitter stream is seeded with run seed + this
+DEFAULT_SAMPLES = 64  # points a ray when `task_options` do not set `samples` (the paper settings')
+SAMPLE_BYTES = 64  # a step's memory a ray sample (its point, depth, density, color, weights), before the field's
 
 FIELD_PRESETS = {"gaussian": {"sigma": 0.1}, "relu": {"frequencies": 10}}
 
@@ -95,9 +98,13 @@ class NeRFFitting:
 
 def build(config, device) -> NeRFFitting:
     """`config.data` is a scene source (`pnf.data.scenes`), `resolution` the views' width
-    in pixels, `batch_size` rays an iteration; `task_options` set `samples` a ray."""
+    in pixels, `batch_size` rays an iteration; `task_options` set `samples` a ray (default
+    `DEFAULT_SAMPLES`). Refuses a step larger than this machine's memory before loading."""
+    samples = check_int("nerf option samples", config.task_options.get("samples", DEFAULT_SAMPLES), 1)
+    check_memory(f"nerf option samples = {samples:,} with batch_size {config.batch_size:,}",
+                 samples * config.batch_size * SAMPLE_BYTES)
     scene = load_scene(config.data, config.resolution)
-    return NeRFFitting(scene, ITERATIONS_PER_EPOCH * config.batch_size, config.seed, device, **config.task_options)
+    return NeRFFitting(scene, ITERATIONS_PER_EPOCH * config.batch_size, config.seed, device, samples)
 
 
 @dataclass(frozen=True)

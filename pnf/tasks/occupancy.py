@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 import trimesh
 
+from pnf.config import check_int, check_memory, check_number
 from pnf.data import data_dir
 from pnf.data.meshes import Mesh, cube_grid, inside, load_mesh
 from pnf.fields import make_field
@@ -25,6 +26,13 @@ from pnf.metrics import chamfer, iou, reconstruct
 from pnf.tasks.records import Settings, Task, in_chunks, register
 
 CHAMFER_SAMPLES = 10000  # surface points per mesh for the Chamfer distance
+# Memory, measured (peak resident growth): the IoU grid's coordinates, winding numbers and
+# evaluation take about 240 bytes a grid point at 256³; labelling the pool about 100 bytes a
+# point; an epoch's draw (indices, points, labels, their shuffle) 48 bytes a point before the
+# field's activations.
+GRID_BYTES_PER_POINT = 256
+POOL_BYTES_PER_POINT = 128
+DRAW_BYTES_PER_POINT = 48
 
 # The paper's 3D field hyperparameters (`options/bocc.yaml` of its code) differ from the
 # 2D presets only in the Gaussian's width.
@@ -44,6 +52,14 @@ class Sampling:
     uniform_fraction: float = 0.5
     surface_sigma: float = 0.01
     points_per_epoch: int | None = None
+
+    def __post_init__(self):
+        check_int("occupancy option pool_size", self.pool_size, 1)
+        check_memory(f"occupancy option pool_size = {self.pool_size:,}", self.pool_size * POOL_BYTES_PER_POINT)
+        check_number("occupancy option uniform_fraction", self.uniform_fraction, 0.0, 1.0)
+        check_number("occupancy option surface_sigma", self.surface_sigma, 0.0, positive=True)
+        if self.points_per_epoch is not None:
+            check_int("occupancy option points_per_epoch", self.points_per_epoch, 1)
 
 
 def sample_points(mesh: Mesh, count: int, uniform_fraction: float, surface_sigma: float,
@@ -122,13 +138,19 @@ class Occupancy:
 
 
 def build(config, device) -> Occupancy:
+    """Refuses options out of range, and a grid or draw larger than this machine's memory,
+    before anything is loaded."""
     sampling = Sampling(**config.task_options)
+    points_per_epoch = sampling.points_per_epoch or config.batch_size
+    check_memory(f"occupancy resolution {config.resolution} (a {config.resolution}³ grid)",
+                 config.resolution**3 * GRID_BYTES_PER_POINT)
+    check_memory(f"{points_per_epoch:,} occupancy points an epoch", points_per_epoch * DRAW_BYTES_PER_POINT)
     folder = data_dir()
     mesh = load_mesh(config.data, folder)
     pool = partial(labelled_pool, config.data, folder, config.seed, sampling.pool_size, sampling.uniform_fraction,
                    sampling.surface_sigma)
     occupancy = grid_occupancy(config.data, folder, config.resolution)
-    return Occupancy(mesh, occupancy, pool, sampling.points_per_epoch or config.batch_size, device)
+    return Occupancy(mesh, occupancy, pool, points_per_epoch, device)
 
 
 def sampling_settings(config) -> dict:
