@@ -14,6 +14,11 @@ the same way, so a second build does not train it again. A run in progress check
 (a curvature spectrum, a trace) is cached by `memoized` as `analyses/<name>-<key>.npz`.
 Everything follows the umask.
 
+Before anything trains, the cache must be writable, and not by every user (a folder others
+can write could be handed planted results); torch's default dtype must be float32, which
+the keys assume. A result that still cannot be written after training is returned, with a
+warning naming where it could not be stored.
+
 The key changes with `pnf.RESULTS_VERSION`, a number bumped by hand in the commit
 that changes what runs compute (a loss, a metric, a default): results of older code
 are then recomputed, not mixed in.
@@ -24,8 +29,11 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
+import stat
 import subprocess
+import tempfile
 import time
 import uuid
 import warnings
@@ -81,10 +89,23 @@ class Result:
 
 ENTRY_FILES = ("result.json", "arrays.npz")
 CHECKSUMS = "sha256.json"  # {entry file: sha256}
-KEY = re.compile(r"[0-9a-f]{20}")
-STAGING = re.compile(r"\.[0-9a-f]{20}-.+")
-CHECKPOINT = re.compile(r"epoch-\d+\.(pt|sha256)(\.\d+\.part)?")
-ANALYSIS = re.compile(r"[a-z_]+-[0-9a-f]{20}\.npz|\.[a-z_]+-[0-9a-f]{20}\.\d+\.npz")
+KEY = r"[0-9a-f]{20}"
+ENTRY = r"result\.json|arrays\.npz|sha256\.json"
+JOB = r"\d+(_\d+)?"  # a submitit job id: a process or SLURM job, or an array's job_task
+# Where pnf writes in the cache: {a folder, as a regex of its path there: the names of the files
+# pnf writes in it (None: only folders)}. Everything else is the user's.
+WRITTEN = {
+    "": None,
+    KEY: ENTRY,
+    rf"\.{KEY}-\d+-[0-9a-f]{{8}}": ENTRY,  # a staging entry
+    r"\.partial": None,
+    rf"\.partial/{KEY}": r"epoch-\d+\.(pt|sha256)(\.\d+\.part)?",  # checkpoints (pnf.checkpoint)
+    "analyses": rf"\.?[a-z_-]+-{KEY}(\.\d+)?\.npz",  # an analysis, or its staging file
+    r"\.corrupt": None,
+    rf"\.corrupt/{KEY}-[0-9a-f]{{8}}": ENTRY,  # an entry set aside
+    r"\.submitit": r"[0-9a-f]{32}\.pkl|\.submission_file_[0-9a-f]{32}\.sh",  # submitit's staging files
+    rf"\.submitit/{JOB}": rf"{JOB}_(submission\.sh|submitted\.pkl|\d+_result\.pkl|\d+_log\.(out|err))",
+}
 READ_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile)
 
 
@@ -93,14 +114,45 @@ class CorruptEntry(RuntimeError):
 
 
 def cache_dir() -> Path:
-    """The cache folder: `PNF_CACHE`, else `~/.cache/pnf`."""
+    """The cache folder: `PNF_CACHE`, else `~/.cache/pnf`; ConfigError if it is not a folder
+    or every user may write into it."""
     value = os.environ.get("PNF_CACHE")
-    if value is None:
-        return Path.home() / ".cache" / "pnf"
-    folder = Path(value).expanduser()
-    if not value.strip() or (folder.exists() and not folder.is_dir()):
+    folder = Path.home() / ".cache" / "pnf" if value is None else Path(value).expanduser()
+    if value is not None and (not value.strip() or (folder.exists() and not folder.is_dir())):
         raise ConfigError(f"PNF_CACHE={value!r} is not a folder: set it to one, or unset it (default ~/.cache/pnf)")
+    if folder.is_dir() and folder.stat().st_mode & stat.S_IWOTH:
+        raise ConfigError(f"the cache folder {folder} (PNF_CACHE) is writable by every user, who could plant results "
+                          f"or checkpoints in it: `chmod o-w {shlex.quote(str(folder))}`, or set PNF_CACHE to a "
+                          "folder of your own")
     return folder
+
+
+def check_writable(folder: Path, setting: str) -> None:
+    """ConfigError naming `setting` unless a file can be made in `folder` (tried for real,
+    since permission bits do not tell for root or a read-only disk); folders it had to
+    make for the try are removed again."""
+    missing = [path for path in (folder, *folder.parents) if not path.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ConfigError(f"{setting}={str(folder)!r} is not writable ({error.strerror or error}): make it "
+                          f"writable, or set {setting} to a folder you can write") from None
+    finally:
+        for path in missing:
+            if path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+
+
+def check_process() -> None:
+    """ConfigError unless torch's default dtype is float32: the runs' keys assume it (a
+    float64 default trains in float64 and would cache under the float32 key)."""
+    dtype = torch.get_default_dtype()
+    if dtype != torch.float32:
+        raise ConfigError(f"torch's default dtype is {str(dtype).removeprefix('torch.')} (set earlier in this "
+                          "process), but pnf trains and caches runs in float32: call "
+                          "torch.set_default_dtype(torch.float32) first")
 
 
 def is_cached(config: RunConfig) -> bool:
@@ -116,10 +168,18 @@ def run(config: RunConfig, progress: bool = True) -> Result:
             return load(entry)
         except CorruptEntry as corrupt:
             warnings.warn(f"{corrupt}; moved to {set_aside(entry)}, recomputing", stacklevel=2)
+    check_process()
+    check_writable(cache_dir(), "PNF_CACHE")
     # epochs between checkpoints: PNF_CHECKPOINT_EVERY, default 5
     checkpoints = Checkpoints(cache_dir() / ".partial" / config.key(), env_int("PNF_CHECKPOINT_EVERY", 5))
     result = compute(config, progress=progress, checkpoints=checkpoints)
-    save(result, entry)
+    try:
+        save(result, entry)
+    except OSError as error:
+        warnings.warn(f"{config.label}: the result could not be written to the cache at {entry} "
+                      f"({error}); it is returned uncached (its checkpoints stay in {checkpoints.folder})",
+                      stacklevel=2)
+        return result
     checkpoints.clear()
     return result
 
@@ -141,12 +201,19 @@ def memoized(name: str, inputs: dict, compute: Callable[[], object], sources: tu
         except READ_ERRORS as error:
             warnings.warn(f"cached analysis {path} is corrupt ({type(error).__name__}: {error}); recomputing",
                           stacklevel=2)
+    check_process()
+    check_writable(cache_dir(), "PNF_CACHE")
     value, arrays = compute(), {}
     structure = json.dumps(_split(value, arrays))
-    path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.parent / f".{path.stem}.{os.getpid()}.npz"
-    np.savez_compressed(staging, structure=np.array(structure), **arrays)
-    staging.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(staging, structure=np.array(structure), **arrays)
+        staging.replace(path)
+    except OSError as error:
+        staging.unlink(missing_ok=True)
+        warnings.warn(f"the {name} analysis could not be written to the cache at {path} ({error}); "
+                      "it is returned uncached", stacklevel=2)
     return value
 
 
@@ -171,6 +238,7 @@ def _join(value, arrays: dict):
 
 def compute(config: RunConfig, progress: bool = True, checkpoints: Checkpoints | None = None) -> Result:
     """Train `config`, ignoring the cache (but resuming from `checkpoints` if given)."""
+    check_process()
     device = default_device()
     generator = seeded_generator(config.seed, device)
     task = make_task(config, device)
@@ -277,43 +345,49 @@ def set_aside(entry: Path) -> Path:
     return target
 
 
+def sort_cache(folder: Path) -> tuple[list[Path], list[Path], list[Path]]:
+    """(the files pnf wrote, the folders they are in, everything else) in cache `folder`,
+    by `WRITTEN`: a file counts as pnf's by its name and where it is; a folder pnf does not
+    write, a link or an unknown file is the user's, and is not looked into."""
+    files, folders, others = [], [], []
+
+    def visit(directory: Path, relative: str) -> None:
+        names = WRITTEN[next(place for place in WRITTEN if re.fullmatch(place, relative))]
+        for item in sorted(directory.iterdir()):
+            path = f"{relative}/{item.name}".lstrip("/")
+            if item.is_dir() and not item.is_symlink() and any(re.fullmatch(place, path) for place in WRITTEN):
+                visit(item, path)
+            elif item.is_file() and not item.is_symlink() and names and re.fullmatch(names, item.name):
+                files.append(item)
+            else:
+                others.append(item)
+        folders.append(directory)  # after its subfolders
+
+    visit(folder, "")
+    return files, folders, others
+
+
 def foreign_files(folder: Path) -> list[Path]:
-    """What in cache `folder` pnf did not write. pnf writes entries `<key>/` (with
-    ENTRY_FILES and CHECKSUMS), their staging folders `.<key>-*`, checkpoints
-    `.partial/<key>/epoch-*`, analyses `analyses/<name>-<key>.npz` (and their staging
-    files), and the folders `.corrupt/` and `.submitit/`."""
-    found = []
-    for item in sorted(folder.iterdir()):
-        if item.is_symlink() or not item.is_dir():
-            found.append(item)
-        elif item.name == ".partial":
-            for run in sorted(item.iterdir()):
-                if run.is_symlink() or not run.is_dir() or not KEY.fullmatch(run.name):
-                    found.append(run)
-                else:
-                    found += [f for f in sorted(run.iterdir()) if not CHECKPOINT.fullmatch(f.name)]
-        elif item.name == "analyses":
-            found += [f for f in sorted(item.iterdir())
-                      if f.is_symlink() or not f.is_file() or not ANALYSIS.fullmatch(f.name)]
-        elif KEY.fullmatch(item.name) or STAGING.fullmatch(item.name):
-            found += [f for f in sorted(item.iterdir()) if f.name not in (*ENTRY_FILES, CHECKSUMS)]
-        elif item.name not in (".corrupt", ".submitit"):
-            found.append(item)
-    return found
+    """What in cache `folder` pnf did not write (see `WRITTEN`)."""
+    return sort_cache(folder)[2]
 
 
 def clear_cache(folder: Path | None = None) -> int:
-    """Delete everything pnf wrote in the cache `folder` (default `cache_dir()`), and return
-    how many items that was; refuse, deleting nothing, if it holds anything else."""
+    """Delete the files pnf wrote in cache `folder` (default `cache_dir()`), and the folders
+    of pnf's that this empties; return how many files and folders that was. Everything
+    else is left where it is, and named in a warning."""
     folder = folder or cache_dir()
     if not folder.exists():
         return 0
-    foreign = foreign_files(folder)
-    if foreign:
-        shown = ", ".join(str(path) for path in foreign[:5]) + (" ..." if len(foreign) > 5 else "")
-        raise ConfigError(f"PNF_CACHE={str(folder)!r} holds {len(foreign)} file(s) or folder(s) pnf did not write "
-                          f"({shown}); nothing was deleted. Point PNF_CACHE at pnf's own cache folder")
-    items = list(folder.iterdir())
-    for item in items:
-        shutil.rmtree(item)
-    return len(items)
+    files, folders, others = sort_cache(folder)
+    for file in files:
+        file.unlink()
+    emptied = 0
+    for place in folders[:-1]:  # deepest first; the cache folder itself stays
+        if not any(place.iterdir()):
+            place.rmdir()
+            emptied += 1
+    if others:
+        shown = ", ".join(str(path) for path in others[:5]) + (" ..." if len(others) > 5 else "")
+        warnings.warn(f"{folder}: left {len(others)} file(s) or folder(s) pnf did not write: {shown}", stacklevel=2)
+    return len(files) + emptied

@@ -5,23 +5,25 @@ or the correct result, and leaves nothing behind (the cache folder is checked).
 | probe | before | after |
 |---|---|---|
 | image replaced at the same path | old result (stale) | new key, the new image's result |
-| `cache --clear` / `make clean-cache` on a folder with other files | deleted it all | refused, naming them |
 | `--epochs -3` / `--epochs 0` | "ok", nothing trained / the profile's epochs | error: integer ≥ 1 |
 | epochs, batch_size, eval_every 0; resolution 0, 1, -5; seed -1 | ok / ZeroDivision / torch error | ConfigError |
 | `--option lr=0,05` / `--option learning_rate=0.1` | JSONDecodeError / TypeError deep | "not JSON" / "it takes lr, ..." |
 | option `lr="abc"`, `betas=5`; options not a dict | TypeError deep in torch | "is a number" / "is a list" / "a dict" |
 | unknown activation / optimizer / task / executor | listed (after import) | listed, before any run |
 | PNF_WORKERS=0, PNF_CHECKPOINT_EVERY=abc, PNF_DEVICE=gpu, PNF_CACHE="" | raw library errors | named, with the form accepted |
+| PNF_DATA a missing folder, a file or "" (issue 29) | the embedded astronaut, no word | named, with the form accepted |
+| a report's `data_dir`, then a report without (issue 29) | the second reads the first's folder | the default again |
 | truncated result.json, missing or garbage arrays.npz | JSONDecodeError / crash | warned with path, set aside, recomputed |
 | arrays.npz holding a pickle | numpy's allow_pickle advice | refused, never unpickled |
 | cache entries under umask 002 | drwx------ | drwxrwxr-x |
+
+Clearing the cache, its permissions and the process's default dtype: `test_cache_probes.py`.
 """
 
 import contextlib
 import io
 import json
 import os
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,12 +34,13 @@ from PIL import Image
 from pnf import runs
 from pnf.__main__ import main
 from pnf.config import ConfigError, RunConfig
+from pnf.data import sources
+from pnf.data.sources import data_dir
 from pnf.device import default_device
 from pnf.executors import execute
+from pnf.report import start
 from pnf.tasks import get_task
 from pnf.train import train
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +82,7 @@ def cli(*args) -> tuple[int, str]:
     ({"resolution": 0}, "resolution must be an integer ≥ 2, not 0"),
     ({"resolution": -5}, "resolution must be an integer ≥ 2, not -5"),
     ({"resolution": 1}, "resolution must be an integer ≥ 2, not 1"),
-    ({"seed": -1}, "seed must be an integer ≥ 0, not -1"),
+    ({"seed": -1}, "seed must be an integer from 0 to 9223372036854775807, not -1"),
     ({"snapshot_epochs": (5,)}, r"snapshot_epochs \(5,\) must be epochs 1..2"),
     ({"activation": "sinus"}, "unknown activation 'sinus'; registered: .*sine"),
     ({"optimizer": "adamw"}, "unknown optimizer 'adamw'; registered: adam, .*esgd"),
@@ -171,6 +174,32 @@ def test_a_file_as_the_cache_folder_is_refused(tmp_path, monkeypatch):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.parametrize("value", ["no-such-folder", "notes.txt", "", " "])
+def test_a_data_folder_that_is_not_one_is_refused_before_training(value, tmp_path, monkeypatch, cache):
+    (tmp_path / "notes.txt").write_text("mine")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PNF_DATA", value)
+    monkeypatch.setattr(runs, "train", lambda *args, **kwargs: pytest.fail("trained"))
+    for config in (tiny(), tiny(data="div2k:test:14")):
+        with pytest.raises(ConfigError, match=rf"PNF_DATA={value!r} is not an existing folder: give a folder laid out "
+                                              r"like data/, or leave it unset \(default .*data\)"):
+            runs.run(config, progress=False)
+    assert empty(cache) and (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_reports_data_dir_does_not_outlive_it(tmp_path, monkeypatch):
+    (tmp_path / "theirs" / "images").mkdir(parents=True)
+    (tmp_path / "theirs" / "images" / "data_div2k.npz").write_bytes(b"the paper's images")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("PNF_DATA", str(tmp_path / "empty"))
+    monkeypatch.setattr(sources, "chosen_data", None)  # restored afterwards, whatever the test leaves
+    assert start("tiny", "image", data_dir=tmp_path / "theirs").source == "div2k:test:14"
+    assert os.environ["PNF_DATA"] == str(tmp_path / "empty") and data_dir() == tmp_path / "theirs"
+    assert start("tiny", "image").source == "skimage:astronaut" and data_dir() == tmp_path / "empty"
+    with pytest.raises(ConfigError, match=r"data_dir='.*missing' is not an existing folder"):
+        start("tiny", "image", data_dir=tmp_path / "missing")
+
+
 @pytest.mark.parametrize("variable, value, message", [
     ("PNF_WORKERS", "0", "PNF_WORKERS must be an integer ≥ 1, not 0"),
     ("PNF_WORKERS", "two", "PNF_WORKERS='two' is not an integer"),
@@ -196,53 +225,6 @@ def test_replacing_an_image_at_the_same_path_recomputes_it(tmp_path):
     assert config.key() != noise_key
     assert white.history["metrics"] == runs.compute(config, progress=False).history["metrics"]
     assert white.history["metrics"]["psnr"] != noise.history["metrics"]["psnr"]
-
-
-def filled_cache(cache: Path) -> Path:
-    """A cache with one entry, checkpoints, a staging folder, a set-aside entry, submitit logs and an analysis."""
-    entry = cache / tiny().key()
-    runs.save(runs.compute(tiny(), progress=False), entry)
-    (cache / ".partial" / tiny(seed=1).key()).mkdir(parents=True)
-    (cache / ".partial" / tiny(seed=1).key() / "epoch-00002.pt").write_bytes(b"x")
-    (cache / f".{tiny(seed=2).key()}-123-abcdef12").mkdir()
-    (cache / ".corrupt" / f"{tiny(seed=3).key()}-abcdef12").mkdir(parents=True)
-    (cache / ".submitit" / "17").mkdir(parents=True)
-    runs.memoized("curvature", {"seed": 0}, lambda: [1.0])
-    return entry
-
-
-def test_clearing_removes_what_pnf_wrote(cache):
-    filled_cache(cache)
-    assert runs.clear_cache() == 6
-    assert cache.exists() and empty(cache)
-
-
-@pytest.mark.parametrize("stranger, named", [("thesis.tex", "thesis.tex"), ("photos/cat.jpg", "photos"),
-                                              ("0123456789abcdef0123/notes.md", "notes.md"),
-                                              (".partial/mine.txt", "mine.txt"),
-                                              ("analyses/results.csv", "results.csv")])
-def test_clearing_refuses_a_folder_that_holds_anything_else(stranger, named, cache):
-    entry = filled_cache(cache)
-    (cache / stranger).parent.mkdir(parents=True, exist_ok=True)
-    (cache / stranger).write_text("precious")
-    before = sorted(cache.rglob("*"))
-    with pytest.raises(ConfigError, match=rf"holds 1 file.* pnf did not write \(\S*/{named}\); nothing was deleted"):
-        runs.clear_cache()
-    assert sorted(cache.rglob("*")) == before and runs.load(entry).status == "ok"
-
-
-def test_cache_clear_and_make_clean_cache_refuse_a_users_folder(tmp_path, monkeypatch):
-    folder = tmp_path / "documents"
-    folder.mkdir()
-    (folder / "thesis.tex").write_text("precious")
-    monkeypatch.setenv("PNF_CACHE", str(folder))
-    with contextlib.redirect_stderr(io.StringIO()) as captured:
-        code = main(["cache", "--clear"])
-    assert code == 2 and "thesis.tex" in captured.getvalue()
-    make = subprocess.run(["make", "-o", ".venv/.installed", "clean-cache", f"PNF_CACHE={folder}"], cwd=ROOT,
-                          capture_output=True, text=True)
-    assert make.returncode != 0 and "thesis.tex" in make.stderr and "nothing was deleted" in make.stderr
-    assert (folder / "thesis.tex").read_text() == "precious"
 
 
 def break_result_json(entry: Path) -> None:

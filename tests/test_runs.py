@@ -89,14 +89,17 @@ def test_diverged_error_names_step_and_optimizer():
         train(model, optimizer, task, 3, 64, seeded_generator(0, torch.device("cpu")), progress=False)
 
 
-def test_the_key_covers_the_content_of_every_file_of_a_scene_folder(tmp_path):
+def test_the_key_covers_the_content_of_every_file_a_scene_folder_reads(tmp_path):
     scene = tmp_path / "scene"
     (scene / "train").mkdir(parents=True)
-    (scene / "transforms_train.json").write_text("{}")
+    (scene / "transforms_train.json").write_text('{"frames": [{"file_path": "./train/r_0"}]}')
     (scene / "train" / "r_0.png").write_bytes(b"view 0")
+    (scene / "notes.txt").write_text("not read by the scene")
     assert sorted(source_files(f"blender:{scene}")) == ["scene/train/r_0.png", "scene/transforms_train.json"]
     config = tiny(task="nerf", data=f"blender:{scene}")
     before = config.key()
+    (scene / "notes.txt").write_text("changed, and still not read")
+    assert config.key() == before
     (scene / "train" / "r_0.png").write_bytes(b"view 0, changed")
     assert config.key() != before
     assert source_files("skimage:astronaut") == {}

@@ -22,15 +22,32 @@ PATH_KINDS = {".png": "image", ".jpg": "image", ".jpeg": "image", ".bmp": "image
               ".tiff": "image", ".obj": "mesh", ".ply": "mesh", ".off": "mesh", ".stl": "mesh"}  # else a scene folder
 
 
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "data"
+chosen_data: Path | None = None  # a report's `data_dir` (`use_data_dir`), which outranks PNF_DATA
+
+
 def data_dir(folder: str | Path | None = None) -> Path:
-    """The data folder: `folder` when given, else `PNF_DATA` if set, else `data/` at the project's root."""
-    return Path(folder or os.environ.get("PNF_DATA", Path(__file__).resolve().parents[2] / "data"))
+    """The data folder: `folder` when given, else the one `use_data_dir` chose, else
+    `PNF_DATA` if set, else `data/` at the project's root. A folder given or chosen, or
+    PNF_DATA, that is not an existing folder is a ConfigError naming it."""
+    from pnf.config import ConfigError  # pnf.config imports this module
+
+    for setting, value in (("data folder", folder), ("data_dir", chosen_data),
+                           ("PNF_DATA", os.environ.get("PNF_DATA"))):
+        if value is not None and (not str(value).strip() or not Path(value).is_dir()):
+            raise ConfigError(f"{setting}={str(value)!r} is not an existing folder: give a folder laid out like "
+                              f"data/, or leave it unset (default {DEFAULT_DATA})")
+        if value is not None:
+            return Path(value)
+    return DEFAULT_DATA
 
 
 def use_data_dir(folder: str | Path | None) -> None:
-    """Point every loader at `folder` (a notebook's `data_dir` parameter) when given."""
-    if folder:
-        os.environ["PNF_DATA"] = str(folder)
+    """Point every loader of this process at `folder` (a notebook's `data_dir` parameter);
+    None goes back to PNF_DATA, else data/. The environment is left as it is."""
+    global chosen_data
+    chosen_data = None if folder is None else Path(folder)
+    data_dir()  # a folder that does not exist is refused now
 
 
 @dataclass(frozen=True)
@@ -141,14 +158,15 @@ def default_source(kind: str, folder: Path | None = None) -> str:
 
 
 def sha256(path: Path) -> str:
-    """The file's sha256 (hex), computed once per path, size and modification time (a
-    folder of many files is hashed once, not once per cache key)."""
+    """The file's sha256 (hex), computed once per path, inode, size and modification and
+    change times (a folder of many files is hashed once, not once per cache key; a file
+    rewritten or replaced, even with its old size and mtime, changes its inode or ctime)."""
     stat = path.stat()
-    return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
+    return _sha256(str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 @cache
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
+def _sha256(path: str, inode: int, size: int, mtime_ns: int, ctime_ns: int) -> str:
     with open(path, "rb") as file:
         return hashlib.file_digest(file, "sha256").hexdigest()
 
