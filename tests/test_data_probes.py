@@ -218,7 +218,8 @@ def test_a_lego_npz_of_objects_or_wrong_shapes_is_refused_without_unpickling(tmp
 def test_a_garbage_div2k_npz_is_named_without_pickle_advice(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "data_div2k.npz").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="data_div2k.npz: not an npz archive; expected Tancik et al.'s DIV2K npz") as error:
+    expected = "data_div2k.npz: not an npz archive; expected Tancik et al.'s DIV2K npz"
+    with pytest.raises(ValueError, match=expected) as error:
         load_image("div2k:test:3", folder=tmp_path)
     _assert_no_pickle_advice(error)
     np.savez(tmp_path / "images" / "data_div2k.npz", test_data=np.zeros((2, 4, 4, 3), np.uint8))

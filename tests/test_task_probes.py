@@ -26,6 +26,7 @@ from pnf.tasks import make_task
 
 DATA = {"image": "skimage:astronaut", "occupancy": "embedded:snowman", "nerf": "embedded"}
 TINY_FIELD = {"hidden_features": 8, "hidden_layers": 1}
+FRACTION = "occupancy option uniform_fraction must be a number"
 
 
 @pytest.fixture
@@ -45,9 +46,9 @@ def config(task: str, resolution: int = 8, batch_size: int = 16, **fields) -> Ru
     ("occupancy", {"pool_size": 0}, "occupancy option pool_size must be an integer ≥ 1, not 0"),
     ("occupancy", {"pool_size": -1}, "occupancy option pool_size must be an integer ≥ 1, not -1"),
     ("occupancy", {"pool_size": 1.5}, "occupancy option pool_size must be an integer ≥ 1, not 1.5"),
-    ("occupancy", {"uniform_fraction": 1.5}, "occupancy option uniform_fraction must be a number from 0 to 1, not 1.5"),
-    ("occupancy", {"uniform_fraction": -0.1}, "occupancy option uniform_fraction must be a number from 0 to 1, not -0.1"),
-    ("occupancy", {"uniform_fraction": math.nan}, "occupancy option uniform_fraction must be a number from 0 to 1, not nan"),
+    ("occupancy", {"uniform_fraction": 1.5}, f"{FRACTION} from 0 to 1, not 1.5"),
+    ("occupancy", {"uniform_fraction": -0.1}, f"{FRACTION} from 0 to 1, not -0.1"),
+    ("occupancy", {"uniform_fraction": math.nan}, f"{FRACTION} from 0 to 1, not nan"),
     ("occupancy", {"surface_sigma": 0}, "occupancy option surface_sigma must be a positive number, not 0"),
     ("occupancy", {"surface_sigma": -1}, "occupancy option surface_sigma must be a positive number, not -1"),
     ("occupancy", {"surface_sigma": math.inf}, "occupancy option surface_sigma must be a positive number, not inf"),
@@ -92,11 +93,13 @@ def test_the_largest_seed_seeds_every_stream():
 
 @pytest.mark.parametrize("task, fields, needs", [
     ("image", {"resolution": 10**6}, r"image resolution 1000000 \(1000000² pixels\) needs about 93,132 GiB"),
-    ("occupancy", {"resolution": 10**5}, r"occupancy resolution 100000 \(a 100000³ grid\) needs about 238,418,579 GiB"),
+    ("occupancy", {"resolution": 10**5},
+     r"occupancy resolution 100000 \(a 100000³ grid\) needs about 238,418,579 GiB"),
     ("occupancy", {"batch_size": 10**12}, r"1,000,000,000,000 occupancy points an epoch needs about 44,703 GiB"),
     ("occupancy", {"task_options": {"pool_size": 10**12}},
      r"occupancy option pool_size = 1,000,000,000,000 needs about 119,209 GiB"),
-    ("nerf", {"resolution": 10**5}, r"nerf resolution 100000 \(44 embedded views of 100000²\) needs about 901,520 GiB"),
+    ("nerf", {"resolution": 10**5},
+     r"nerf resolution 100000 \(44 embedded views of 100000²\) needs about 901,520 GiB"),
     ("nerf", {"batch_size": 10**6, "task_options": {"samples": 10**6}},
      r"nerf option samples = 1,000,000 with batch_size 1,000,000 needs about 59,605 GiB"),
 ])
