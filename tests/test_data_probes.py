@@ -309,3 +309,13 @@ def test_a_two_to_one_image_is_centre_cropped_not_squashed(tmp_path):
     np.testing.assert_array_equal(pixels, wide[:, 4:12] / np.float32(255))
     halved = load_image(str(tmp_path / "wide.png"), resolution=4).pixels.numpy()
     np.testing.assert_allclose(halved[0, 0], wide[:2, 4:6].mean((0, 1)) / 255.0, rtol=1e-5)  # 2×2 blocks of the crop
+
+
+def test_a_lego_npz_whose_near_is_beyond_its_far_is_refused(tmp_path):
+    folder = tmp_path / "nerf" / "lego"
+    folder.mkdir(parents=True)
+    np.savez(folder / "lego_train_100.npz", images_rgba=np.full((2, 4, 4, 4), 255, np.uint8),
+             poses=np.tile(np.eye(4), (2, 1, 1)), focal=5.0, near=6.0, far=2.0)
+    with pytest.raises(ValueError, match="scene 'lego': its depths run from near 6.0 to far 2.0; a scene needs "
+                                         "0 < near < far"):
+        load_scene("lego", 100, folder=tmp_path)
