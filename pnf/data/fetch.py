@@ -1,6 +1,6 @@
 """`make data`: fetch the files of `remotes.csv` into the data folder and verify their sha256.
 
-    python -m pnf.data.fetch [DATA_DIR]
+    python -m pnf.data.fetch [DATA_DIR]   # default: PNF_DATA, else data/ (made if missing)
 
 Each file is taken from a local mirror when one is given (`PNF_DATA_MIRROR`, a folder
 laid out like the data folder, e.g. a shared copy on a cluster) and otherwise
@@ -15,7 +15,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from pnf.data.sources import REMOTES, Remote, data_dir, sha256
+from pnf.data.sources import DEFAULT_DATA, REMOTES, Remote, sha256
 
 
 def fetch(remote: Remote, folder: Path, mirror: Path | None, download: bool = True) -> str:
@@ -49,7 +49,7 @@ def fetch(remote: Remote, folder: Path, mirror: Path | None, download: bool = Tr
 
 
 def main(argv: list[str]) -> int:
-    folder = Path(argv[0]) if argv else data_dir()
+    folder = Path(argv[0] if argv else os.environ.get("PNF_DATA") or DEFAULT_DATA)  # made if missing
     mirror = Path(os.environ["PNF_DATA_MIRROR"]) if os.environ.get("PNF_DATA_MIRROR") else None
     if mirror is not None and not mirror.is_dir():
         print(f"PNF_DATA_MIRROR={mirror}: no such folder; set it to a folder laid out like the data folder, "
