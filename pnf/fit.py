@@ -8,9 +8,10 @@ The input is a file or folder of your own (an image; an OBJ/PLY/OFF/STL mesh; a
 Blender or LLFF scene folder, optionally named `blender:<folder>` or `llff:<folder>`) or a
 registered source name (`skimage:astronaut`). An image is turned upright as its EXIF
 orientation says; of an animation the first frame is fitted (with a warning), of an image
-that is not square its centred square (fit says so). Each optimizer trains through `pnf.runs.compute` (the one training loop, bypassing
-the cache, since a file may change under the same path) at the task's settings of
-`--profile`, changed by `--epochs`, `--resolution` and `--batch-size`. Written into
+that is not square its centred square (fit says so). Each optimizer trains through
+`pnf.runs.compute` (the one training loop, bypassing the cache, since a file may change
+under the same path) at the task's settings of `--profile`, changed by `--epochs`,
+`--resolution` and `--batch-size`. Written into
 `--out` once every run has finished, each file under a temporary name renamed into place:
 - `reconstruction_<optimizer>.png`: the fitted image, or the first test view of a scene;
   `reconstruction_<optimizer>.ply` for a mesh: marching cubes of the field at 1/2, in
@@ -197,8 +198,8 @@ def earlier_outputs(out: Path) -> list[str]:
         listed = dict(record["outputs"]) if record["written_by"] == WRITER else {}
     except (OSError, ValueError, KeyError, TypeError):
         return []
-    names = [name for name, digest in listed.items()
-             if isinstance(name, str) and "/" not in name and (out / name).is_file() and file_sha256(out / name) == digest]
+    names = [name for name, digest in listed.items() if isinstance(name, str) and "/" not in name
+             and (out / name).is_file() and file_sha256(out / name) == digest]
     return names + ["metrics.json"]
 
 
