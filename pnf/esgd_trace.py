@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pnf.config import check_int
+from pnf.checks import check_int
 from pnf.data.images import load_image, pixel_grid
 from pnf.fields import make_field
 from pnf.metrics import psnr

@@ -37,7 +37,7 @@ from matplotlib.figure import Figure
 from PIL import Image as PILImage
 from PIL import ImageOps
 
-from pnf.config import ConfigError, check_int, check_name
+from pnf.checks import ConfigError, check_int, check_name
 from pnf.data.scenes import SCENE_FORMATS
 from pnf.data.sources import DEFAULTS, PATH_KINDS, SOURCES
 from pnf.device import default_device

@@ -48,7 +48,8 @@ import torch
 
 import pnf
 from pnf.checkpoint import Checkpoints
-from pnf.config import ConfigError, RunConfig, cache_key, env_int
+from pnf.checks import ConfigError, env_int
+from pnf.config import RunConfig, cache_key
 from pnf.data.fingerprint import fingerprint
 from pnf.device import default_device, describe, seeded_generator
 from pnf.optim import make_optimizer

@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pnf.checkpoint import Checkpoints
-from pnf.config import check_int
+from pnf.checks import check_int
 from pnf.device import denormals_flushed
 
 

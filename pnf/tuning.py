@@ -30,7 +30,8 @@ from dataclasses import asdict, dataclass, replace
 
 import torch
 
-from pnf.config import RunConfig, check_int
+from pnf.checks import check_int
+from pnf.config import RunConfig
 from pnf.fields import ACTIVATIONS
 from pnf.image_set import DIV2K, FIELDS, PHOTOS, available
 from pnf.optim import OPTIMIZERS, make_optimizer

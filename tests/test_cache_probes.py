@@ -32,7 +32,8 @@ from scene_writers import write_blender
 
 from pnf import runs
 from pnf.__main__ import main
-from pnf.config import ConfigError, RunConfig
+from pnf.checks import ConfigError
+from pnf.config import RunConfig
 from pnf.data.fingerprint import source_files
 from pnf.data.scenes import load_scene
 

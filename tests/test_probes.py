@@ -33,7 +33,8 @@ from PIL import Image
 
 from pnf import runs
 from pnf.__main__ import main
-from pnf.config import ConfigError, RunConfig
+from pnf.checks import ConfigError
+from pnf.config import RunConfig
 from pnf.data import sources
 from pnf.data.sources import data_dir
 from pnf.device import default_device

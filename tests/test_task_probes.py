@@ -20,7 +20,8 @@ import re
 import pytest
 import torch
 
-from pnf.config import MAX_SEED, ConfigError, RunConfig
+from pnf.checks import ConfigError
+from pnf.config import MAX_SEED, RunConfig
 from pnf.runs import run
 from pnf.tasks import make_task
 

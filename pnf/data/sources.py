@@ -17,6 +17,8 @@ from functools import cache
 from pathlib import Path
 from typing import Callable
 
+from pnf.checks import ConfigError
+
 FETCH_HINT = "run `make data` on a connected machine, or point PNF_DATA at a folder that has it"
 PATH_KINDS = {".png": "image", ".jpg": "image", ".jpeg": "image", ".bmp": "image", ".tif": "image",
               ".tiff": "image", ".obj": "mesh", ".ply": "mesh", ".off": "mesh", ".stl": "mesh"}  # else a scene folder
@@ -30,8 +32,6 @@ def data_dir(folder: str | Path | None = None) -> Path:
     """The data folder: `folder` when given, else the one `use_data_dir` chose, else
     `PNF_DATA` if set, else `data/` at the project's root. A folder given or chosen, or
     PNF_DATA, that is not an existing folder is a ConfigError naming it."""
-    from pnf.config import ConfigError  # pnf.config imports this module
-
     for setting, value in (("data folder", folder), ("data_dir", chosen_data),
                            ("PNF_DATA", os.environ.get("PNF_DATA"))):
         if value is not None and (not str(value).strip() or not Path(value).is_dir()):

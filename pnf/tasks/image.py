@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pnf.config import check_memory
+from pnf.checks import check_memory
 from pnf.data.images import load_image, pixel_grid
 from pnf.fields import make_field
 from pnf.metrics import psnr

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pnf.config import check_int, check_memory
+from pnf.checks import check_int, check_memory
 from pnf.data.scenes import load_scene
 from pnf.metrics import absolute_error_map, psnr
 from pnf.tasks.volume_rendering import RadianceField, Renderer

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 import trimesh
 
-from pnf.config import check_int, check_memory, check_number
+from pnf.checks import check_int, check_memory, check_number
 from pnf.data import data_dir
 from pnf.data.meshes import Mesh, cube_grid, inside, load_mesh
 from pnf.fields import make_field

@@ -17,7 +17,8 @@ from typing import Callable
 
 import torch
 
-from pnf.config import ConfigError, RunConfig, check_int, check_name
+from pnf.checks import ConfigError, check_int, check_name
+from pnf.config import RunConfig
 from pnf.data.sources import default_source
 from pnf.profiles import check_profile
 
