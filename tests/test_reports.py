@@ -30,6 +30,7 @@ def make(*targets, env_changes=None, **variables):
 @pytest.fixture(scope="session")
 def tiny_reports(tmp_path_factory):
     folder = tmp_path_factory.mktemp("site")
+    (folder / "data").mkdir()
     # two notebooks at a time, each computing its runs in its own process; data from an empty folder
     # (the embedded fallbacks), so an online machine does not fetch into the checkout
     done = make("-j2", "figures", PROFILE="tiny", EXECUTOR="inline", REPORTS=folder / "reports",

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pnf.config import check_memory
+from pnf.checks import check_memory
 from pnf.data import embedded_scene
 from pnf.data.cameras import pixel_rays
 from pnf.data.images import read_image_file, read_npz, to_rgb
