@@ -128,7 +128,7 @@ def user_source(name: str, kind: str, read: Callable[[Path], object], path: Path
                                     f"name ({catalogue(kind)})")
         return read(path)
 
-    return DataSource(name, kind, load, f"user-supplied {kind} `{name}`", path=path)
+    return DataSource(name, kind, load, f"your own {kind}, read from the path given", path=path)
 
 
 def names(kind: str) -> list[str]:

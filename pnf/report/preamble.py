@@ -108,16 +108,10 @@ class Report:
             f"**Reproducing:** {paper.CITATION}.\n\n"
             f"- **Profile:** `{self.profile}` ({PROFILES[self.profile]})\n"
             f"- **Setting:** {SETUPS[type(self.settings)](self, results)}\n"
-            f"- **Data:** {literal(self.source)} — {data_description(self.source)}\n"
+            f"- **Data:** {literal(self.source)} — {describe(self.source)}\n"
             f"- **Hardware:** {provenance.get('device', 'n/a')} (torch {provenance.get('torch_version', '?')}); {timing}\n"
             f"- **Code:** pnf {pnf.__version__}, commit {literal(provenance.get('git_commit', 'unknown'))}, "
             f"results version {pnf.RESULTS_VERSION}\n")
-
-
-def data_description(source: str) -> str:
-    """`pnf.data.sources.describe(source)` with the name of the user's own file or folder,
-    which describe puts in a code span, as `literal` text (its characters shown as they are)."""
-    return describe(source).replace(f"`{source}`", literal(source))
 
 
 def image_setup(report: Report, results) -> str:
