@@ -18,7 +18,7 @@ from pnf.executors import EXECUTORS, run_all
 from pnf.fields import ACTIVATIONS
 from pnf.optim import OPTIMIZERS
 from pnf.profiles import PROFILES
-from pnf.runs import CorruptEntry, cache_dir, clear_cache, read_record, run
+from pnf.runs import CorruptEntry, cache_dir, clear_cache, is_cached, read_record, run
 from pnf.tasks import TASKS, get_task
 
 
@@ -108,7 +108,14 @@ def run_sweep(args) -> int:
     if args.estimate:
         print(estimate.announce(args.profile, args.family), flush=True)
     configs = estimate.configs(args.profile, args.family)
-    results = run_all(configs)
+    try:
+        results = run_all(configs)
+    except KeyboardInterrupt:
+        finished = sum(is_cached(config) for config in configs)
+        print(f"\ninterrupted: {finished} of {len(configs)} runs finished (cached in {cache_dir()}); the other "
+              f"{len(configs) - finished} run on the next sweep, an interrupted one from its last checkpoint",
+              file=sys.stderr)
+        return 130
     diverged = [r.config.label for r in results if r.status != "ok"]
     print(f"{len(results)} runs in {cache_dir()}; diverged: {', '.join(diverged) or 'none'}")
     return 0

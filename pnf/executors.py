@@ -13,13 +13,17 @@
 Every executor leaves its results in the shared cache; `run_all` then only loads.
 """
 
+import multiprocessing
 import os
+import signal
+import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import torch
 from tqdm.auto import tqdm
 
-from pnf.config import RunConfig, check_name, env_int
+from pnf.checks import check_name, env_int
+from pnf.config import RunConfig
 from pnf.profiles import PROFILES, check_profile
 from pnf.runs import Result, cache_dir, is_cached, run
 
@@ -52,10 +56,26 @@ def execute(configs: list[RunConfig], kind: str | None = None, progress: bool = 
     return {result.config.key(): result for result in results}
 
 
-def _quiet_run(config: RunConfig, threads: int | None = None) -> Result:
+def _quiet_run(config: RunConfig, threads: int | None = None, environ: dict | None = None,
+               default_dtype: torch.dtype | None = None) -> Result:
+    """`run(config)` without a progress bar, in a worker that adopts the submitting process's
+    torch `threads`, environment `environ` and `default_dtype` (each: when given)."""
     if threads:
         torch.set_num_threads(threads)
+    if environ is not None:
+        os.environ.clear()
+        os.environ.update(environ)
+    if default_dtype is not None:
+        torch.set_default_dtype(default_dtype)
     return run(config, progress=False)
+
+
+def _start_worker() -> None:
+    """A pool worker leaves Ctrl-C to the process that submitted its runs (`_pool` kills it),
+    and its progress bars (none are shown) lock with a thread lock, not a named semaphore
+    that a killed worker would leave behind."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tqdm.set_lock(threading.RLock())
 
 
 def pool_workers() -> int:
@@ -64,13 +84,27 @@ def pool_workers() -> int:
 
 
 def _pool(configs: list[RunConfig]):
-    """The results of a local process pool, as they finish; the workers share this
-    process's torch threads (one each when there are as many workers as threads)."""
+    """The results of a local process pool, as they finish. Workers start from a forkserver
+    (a fork would inherit a CUDA context this process may hold, which CUDA refuses), share
+    this process's torch threads (one each when there are as many workers as threads) and
+    run in its environment and default dtype. On an interrupt (Ctrl-C) the queued runs are
+    cancelled and the running ones killed: they resume from their last checkpoint."""
     workers = pool_workers()
     threads = max(1, torch.get_num_threads() // workers)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for future in as_completed([pool.submit(_quiet_run, config, threads) for config in configs]):
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["torch", "pnf.runs"])
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker)
+    try:
+        futures = [pool.submit(_quiet_run, config, threads, dict(os.environ), torch.get_default_dtype())
+                   for config in configs]
+        for future in as_completed(futures):
             yield future.result()
+    except (KeyboardInterrupt, GeneratorExit):  # Ctrl-C, or the results no longer wanted
+        for process in list(pool._processes.values()):  # Python 3.14 has pool.kill_workers()
+            process.kill()
+        raise
+    finally:  # after an error too, no queued run starts
+        pool.shutdown(cancel_futures=True)
 
 
 def _submitit(configs: list[RunConfig], kind: str):
