@@ -3,7 +3,7 @@
 A field maps coordinates `[N, in_dim]` to values `[N, out_dim]`. It is an input
 layer and `hidden_layers` hidden layers of `hidden_features` units, each an
 activated layer of one registered kind, followed by a linear output layer
-(`../shared/paper.md`). Every layer kind takes `(in_features, out_features, first)`
+(the paper's Sec. 3; `pnf.paper` cites it). Every layer kind takes `(in_features, out_features, first)`
 plus its own hyperparameters, whose paper values are its preset.
 
 Gaussian bumps (the Gaussian layer, the Gabor envelope) are `Bump`s applied by

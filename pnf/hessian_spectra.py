@@ -1,7 +1,7 @@
 """Curvature of small neural fields: why a diagonal preconditioner helps some fields.
 
-The paper explains its results by the curvature of each field (`../shared/paper_inventory.md`,
-Theory): the Hessian-vector product Hv is dense for Gaussian, sine and wavelet fields
+The paper explains its results by the curvature of each field (its theory
+section): the Hessian-vector product Hv is dense for Gaussian, sine and wavelet fields
 and sparse for ReLU(PE); Adam's second moment approximates the diagonal of the
 Gauss-Newton matrix; the equilibration preconditioner `sqrt(diag H²)` lowers the
 condition number more than the Jacobi one `|diag H|`. This module measures each of

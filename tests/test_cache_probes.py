@@ -1,4 +1,4 @@
-"""Probes of the cache (issue 29): each plants one input or fault and expects a clear error
+"""Probes of the cache: each plants one input or fault and expects a clear error
 before training, or the correct result, and nothing of the user's lost.
 
 | probe | before | after |

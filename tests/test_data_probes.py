@@ -1,4 +1,4 @@
-"""Probes of the data layer (issue 17): each feeds one bad or unusual input and expects a
+"""Probes of the data layer: each feeds one bad or unusual input and expects a
 clear error, a warning, or the correct result, and leaves nothing behind (tmp_path only).
 
 | probe | before | after |

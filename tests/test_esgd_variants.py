@@ -1,4 +1,4 @@
-"""The ESGD variants of issue 14 against closed forms and the torch.optim contract."""
+"""The ESGD variants (pnf.optim.esgd_variants) against closed forms and the torch.optim contract."""
 
 import copy
 

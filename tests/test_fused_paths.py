@@ -1,4 +1,4 @@
-"""Speed never changes results silently (issue 18): torch's fused Adam, proposed for
+"""Speed never changes results silently: torch's fused Adam, proposed for
 the gradient-step runs, follows the eager loss curve of every field, and flushing
 denormals keeps runs bit for bit."""
 

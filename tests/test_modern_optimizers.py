@@ -1,4 +1,4 @@
-"""The optimizers a practitioner would pick today (issue 15) on small fields, through
+"""The optimizers a practitioner would pick today on small fields, through
 pnf's one training loop: Muon (+AdamW), SOAP, PSGD-Kron, SophiaH, full-batch L-BFGS."""
 
 import inspect

@@ -1,4 +1,4 @@
-"""Probes of runs, the cache and every setting (issue 17): each feeds one bad input or
+"""Probes of runs, the cache and every setting: each feeds one bad input or
 fault and expects a clear error (naming the setting, the bad value and what is accepted)
 or the correct result, and leaves nothing behind (the cache folder is checked).
 
@@ -11,8 +11,8 @@ or the correct result, and leaves nothing behind (the cache folder is checked).
 | option `lr="abc"`, `betas=5`; options not a dict | TypeError deep in torch | "is a number" / "is a list" / "a dict" |
 | unknown activation / optimizer / task / executor | listed (after import) | listed, before any run |
 | PNF_WORKERS=0, PNF_CHECKPOINT_EVERY=abc, PNF_DEVICE=gpu, PNF_CACHE="" | raw library errors | named, with the form accepted |
-| PNF_DATA a missing folder, a file or "" (issue 29) | the embedded astronaut, no word | named, with the form accepted |
-| a report's `data_dir`, then a report without (issue 29) | the second reads the first's folder | the default again |
+| PNF_DATA a missing folder, a file or "" | the embedded astronaut, no word | named, with the form accepted |
+| a report's `data_dir`, then a report without | the second reads the first's folder | the default again |
 | truncated result.json, missing or garbage arrays.npz | JSONDecodeError / crash | warned with path, set aside, recomputed |
 | arrays.npz holding a pickle | numpy's allow_pickle advice | refused, never unpickled |
 | cache entries under umask 002 | drwx------ | drwxrwxr-x |

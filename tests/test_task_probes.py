@@ -1,4 +1,4 @@
-"""Probes of the tasks' settings (issue 29): each feeds one out-of-range setting and expects
+"""Probes of the tasks' settings: each feeds one out-of-range setting and expects
 a ConfigError naming the setting, the bad value and what is accepted, raised before
 anything is loaded or trained, and nothing left in the cache.
 

@@ -1,4 +1,4 @@
-"""Probes of `python -m pnf fit` with the user's own files (issue 29): each feeds one input
+"""Probes of `python -m pnf fit` with the user's own files: each feeds one input
 and expects a clear error before training, or the correct result, and nothing of the
 user's overwritten.
 

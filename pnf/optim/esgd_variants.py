@@ -1,4 +1,4 @@
-"""Variants of ESGD that do not fail where the paper's does (issue 14).
+"""Variants of ESGD that do not fail where the paper's does.
 
 Why the paper's ESGD fails (`pnf.esgd_trace` traces it, notebooks/image_esgd_failures.ipynb shows it): its
 first step divides the gradient by `sqrt(D̂)` built from a single Hutchinson sample,
@@ -54,5 +54,5 @@ register("esgd_refreshes", OptimizerSpec(
 register("esgd_primed", OptimizerSpec(
     PrimedESGD, {**PRESET, "prime_steps": 20}, {"relu": {"lr": 0.1}},
     label="ESGD primed",
-    source="the paper's code; prime_steps 20 from the tail bound in the module docstring (issue 14)", seeded=True,
+    source="the paper's code; prime_steps 20 from the tail bound in the module docstring", seeded=True,
 ))

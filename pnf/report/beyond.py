@@ -1,4 +1,4 @@
-"""Beyond the paper (issue 15): ESGD against what a practitioner would pick today.
+"""Beyond the paper: ESGD against what a practitioner would pick today.
 
 The runs of the learning-rate protocol (its settings per profile are in `pnf.tuning`),
 and the report's views: the protocol in words, PSNR against epoch and against seconds, a table
