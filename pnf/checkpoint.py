@@ -12,12 +12,13 @@ is refused with a warning, and the run trains from the start.
 
 import hashlib
 import io
-import os
 import pickle
 import warnings
 from pathlib import Path
 
 import torch
+
+from pnf.files import write_atomically
 
 KEEP = 2
 
@@ -40,8 +41,8 @@ class Checkpoints:
         torch.save(state, buffer)
         payload = buffer.getvalue()
         path = self.folder / f"epoch-{epoch:05d}.pt"
-        _write_atomically(path, payload)
-        _write_atomically(path.with_suffix(".sha256"), hashlib.sha256(payload).hexdigest().encode())
+        write_atomically(path, payload)
+        write_atomically(path.with_suffix(".sha256"), hashlib.sha256(payload).hexdigest())
         for old in self._paths()[:-KEEP]:
             old.unlink(missing_ok=True)
             old.with_suffix(".sha256").unlink(missing_ok=True)
@@ -59,7 +60,7 @@ class Checkpoints:
         return None
 
     def clear(self) -> None:
-        for path in self.folder.glob("epoch-*"):
+        for path in [*self.folder.glob("epoch-*"), *self.folder.glob(".epoch-*.part")]:
             path.unlink(missing_ok=True)
         if self.folder.exists() and not any(self.folder.iterdir()):
             self.folder.rmdir()
@@ -79,11 +80,3 @@ def _load_safely(path: Path, payload: bytes) -> dict | None:
                       f"plain values{': ' + names if names else ''}); training from the start")
         return None
 
-
-def _write_atomically(path: Path, payload: bytes) -> None:
-    partial = path.with_name(path.name + f".{os.getpid()}.part")
-    with open(partial, "wb") as file:
-        file.write(payload)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(partial, path)

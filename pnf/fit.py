@@ -27,8 +27,6 @@ used stops the command before anything is trained or written.
 
 import argparse
 import json
-import os
-from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -41,6 +39,7 @@ from pnf.checks import ConfigError, check_int, check_name
 from pnf.data.scenes import SCENE_FORMATS
 from pnf.data.sources import DEFAULTS, PATH_KINDS, SOURCES
 from pnf.device import default_device
+from pnf.files import atomically
 from pnf.fields import ACTIVATIONS
 from pnf.metrics import reconstruct
 from pnf.optim import OPTIMIZERS
@@ -201,18 +200,6 @@ def earlier_outputs(out: Path) -> list[str]:
     names = [name for name, digest in listed.items() if isinstance(name, str) and "/" not in name
              and (out / name).is_file() and file_sha256(out / name) == digest]
     return names + ["metrics.json"]
-
-
-@contextmanager
-def atomically(path: Path):
-    """A temporary name beside `path` to write to; renamed to `path` when the block ends
-    without an error, removed when it raises."""
-    staging = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
-        yield staging
-        staging.replace(path)
-    finally:
-        staging.unlink(missing_ok=True)
 
 
 def write_reconstruction(result: Result, kind: str, out: Path) -> Path | None:

@@ -52,6 +52,7 @@ from pnf.checks import ConfigError, env_int
 from pnf.config import RunConfig, cache_key
 from pnf.data.fingerprint import fingerprint
 from pnf.device import default_device, describe, seeded_generator
+from pnf.files import atomically
 from pnf.optim import make_optimizer
 from pnf.tasks import make_task
 from pnf.train import Diverged, train
@@ -100,8 +101,8 @@ WRITTEN = {
     KEY: ENTRY,
     rf"\.{KEY}-\d+-[0-9a-f]{{8}}": ENTRY,  # a staging entry
     r"\.partial": None,
-    rf"\.partial/{KEY}": r"epoch-\d+\.(pt|sha256)(\.\d+\.part)?",  # checkpoints (pnf.checkpoint)
-    "analyses": rf"\.?[a-z_-]+-{KEY}(\.\d+)?\.npz",  # an analysis, or its staging file
+    rf"\.partial/{KEY}": r"\.?epoch-\d+\.(pt|sha256)(\.\d+\.part)?",  # checkpoints (pnf.checkpoint)
+    "analyses": rf"\.?[a-z_-]+-{KEY}(\.\d+)?\.npz(\.\d+\.part)?",  # an analysis; staged (older pnf: .<name>-<key>.<pid>.npz)
     r"\.corrupt": None,
     rf"\.corrupt/{KEY}-[0-9a-f]{{8}}": ENTRY,  # an entry set aside
     r"\.submitit": r"[0-9a-f]{32}\.pkl|\.submission_file_[0-9a-f]{32}\.sh",  # submitit's staging files
@@ -206,13 +207,11 @@ def memoized(name: str, inputs: dict, compute: Callable[[], object], sources: tu
     check_writable(cache_dir(), "PNF_CACHE")
     value, arrays = compute(), {}
     structure = json.dumps(_split(value, arrays))
-    staging = path.parent / f".{path.stem}.{os.getpid()}.npz"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(staging, structure=np.array(structure), **arrays)
-        staging.replace(path)
+        with atomically(path) as staging, open(staging, "wb") as file:
+            np.savez_compressed(file, structure=np.array(structure), **arrays)
     except OSError as error:
-        staging.unlink(missing_ok=True)
         warnings.warn(f"the {name} analysis could not be written to the cache at {path} ({error}); "
                       "it is returned uncached", stacklevel=2)
     return value

@@ -12,7 +12,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "pnf"
 
 LAYERS = [
-    ("base", ["pnf", "pnf.checks", "pnf.profiles", "pnf.paper", "pnf.device", "pnf.metrics", "pnf.checkpoint"]),
+    ("base", ["pnf", "pnf.checks", "pnf.files", "pnf.profiles", "pnf.paper", "pnf.device", "pnf.metrics", "pnf.checkpoint"]),
     ("data", ["pnf.data"]),
     ("fields", ["pnf.fields"]),
     ("optim", ["pnf.optim"]),

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from pnf.data.sources import DEFAULT_DATA, REMOTES, Remote, sha256
+from pnf.files import write_atomically
 
 
 def fetch(remote: Remote, folder: Path, mirror: Path | None, download: bool = True) -> str:
@@ -42,9 +43,7 @@ def fetch(remote: Remote, folder: Path, mirror: Path | None, download: bool = Tr
     if target.exists():
         how += ", replacing a modified copy"
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(target.suffix + ".part")
-    partial.write_bytes(content)
-    partial.rename(target)
+    write_atomically(target, content)
     return how
 
 

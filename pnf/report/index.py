@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pnf
 from pnf import paper
+from pnf.files import write_atomically
 from pnf.report.scorecard import CLAIMS, VERDICTS, load_records, note, verdict
 from pnf.report.text import literal
 
@@ -75,7 +76,7 @@ def write_index(reports: Path) -> Path:
              for notebook in executed if notebook.exists()]
     tally = "".join(f'<span style="color:{VERDICT_COLOR[v]}">{v}: {counts[v]}</span>' for v in VERDICTS)
     index = reports / "index.html"
-    index.write_text(f"""<!doctype html>
+    write_atomically(index, f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>pnf — does the paper reproduce?</title>
 <style>{STYLE}</style></head>
 <body><h1>Does the paper reproduce?</h1>

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pnf import paper
+from pnf.files import write_atomically
 from pnf.optim import OPTIMIZERS
 from pnf.profiles import PROFILES
 from pnf.tasks import TASKS
@@ -182,7 +183,7 @@ def record(claim_id: str, measured: dict, profile: str, paper_data: bool, data: 
     entry["verdict"], entry["note"] = verdict(claim, entry), note(claim, entry)
     folder = reports_dir() / "claims"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{claim_id}.json").write_text(json.dumps(entry, indent=1))
+    write_atomically(folder / f"{claim_id}.json", json.dumps(entry, indent=1))
     return entry
 
 

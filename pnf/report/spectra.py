@@ -102,7 +102,7 @@ def findings(results: dict) -> Markdown:
     sparsest = min(densities, key=densities.get)
     notes.append(f"Hv after training is sparsest for {label(sparsest)} ({densities[sparsest]:.2f}); " + (
         "this agrees with the paper (sparse for ReLU(PE))" if sparsest == "relu" else "the paper says it should be "
-        f"ReLU(PE)") + f"; densities: {_per_field(densities, '{:.2f}')}. No field's Hv is exactly dense or exactly "
+        "ReLU(PE)") + f"; densities: {_per_field(densities, '{:.2f}')}. No field's Hv is exactly dense or exactly "
         "sparse: the difference is one of degree (dead ReLU units give exactly zero rows).")
     correlations = {a: results[a].adam_gn_correlation for a in fields}
     notes.append(f"Log-scale correlation of Adam's v with diag G: {_per_field(correlations, '{:.2f}')}; the paper's "
