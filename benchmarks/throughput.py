@@ -94,6 +94,10 @@ def profile_times(dev: torch.device, rates: Table) -> Table:
     """Expected training time of a cold `make figures` per profile, from `rates` measured at
     the reference step (the image MLP at batch 512; other tasks' steps scaled by their work)."""
     price = {(row[1], row[2]): 1 / row[3] for row in rates.rows if row[0] == dev.type}
+    for config in (config for profile in PROFILES for config in estimate.configs(profile)):
+        if (config.activation, config.optimizer) not in price:  # full-batch optimizers are not in table 3b
+            price[config.activation, config.optimizer] = estimate.step_seconds(
+                config.activation, config.optimizer, config.optimizer_options, device=dev)
     table = Table(f"3c. Expected training time of a cold `make figures`, runs one after another, on {dev.type}",
                   ["profile", "runs", "reference steps (M)", "hours"])
     for profile in PROFILES:

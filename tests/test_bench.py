@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = ("1a.", "1b.", "1c.", "1d.", "2.", "3.", "3b.", "4.", "5.")
@@ -86,3 +87,24 @@ def test_figure_timing_covers_the_makefile_notebooks():
     names = notebooks()
     assert "image_convergence" in names
     assert all((ROOT / "notebooks" / f"{name}.ipynb").exists() for name in names)
+
+
+def test_expected_times_price_every_config_of_every_profile(monkeypatch):
+    """Table 3c prices each profile's configs from table 3b's rates and times the pairs 3b
+    leaves out (full-batch optimizers such as L-BFGS) itself, instead of failing on them."""
+    from benchmarks import throughput
+    from benchmarks.common import Table
+    from pnf import estimate
+    from pnf.optim import OPTIMIZERS
+    from pnf.profiles import PROFILES
+
+    timed = []
+    monkeypatch.setattr(estimate, "step_seconds", lambda activation, optimizer, options, device: timed.append(
+        optimizer) or 0.5)
+    rates = Table("3b", ["device", "activation", "optimizer", "steps/s"])
+    pairs = {(c.activation, c.optimizer) for profile in PROFILES for c in estimate.configs(profile)}
+    rates.rows = [["cpu", a, o, 4.0] for a, o in sorted(pairs) if not OPTIMIZERS[o].full_batch]
+    table = throughput.profile_times(torch.device("cpu"), rates)
+    assert [row[0] for row in table.rows] == list(PROFILES)
+    assert all(row[3] > 0 and math.isfinite(row[3]) for row in table.rows)
+    assert set(timed) == {o for _, o in pairs if OPTIMIZERS[o].full_batch} != set()
