@@ -10,7 +10,7 @@ VENV ?= .venv
 # The CPU build on disk here; on a CUDA machine e.g. TORCH_SPEC="torch==2.13.0 --index-url <cuda index>"
 TORCH_SPEC ?= torch==2.13.0
 REPORTS ?= reports
-# Reports built side by side once every run is computed (`runs`); each kernel gets
+# Reports built side by side once every run is computed (`runs`); each report's kernel gets
 # cores / JOBS torch threads and pool workers.
 JOBS ?= 2
 MAKEFLAGS += -j$(JOBS)
@@ -33,9 +33,9 @@ REPORT_DEPS := $(PNF_SOURCES) pnf/templates/offline.html.j2 $(REPORTS)/.profile-
 .PHONY: figures image-exp occupancy-exp bocc-exp nerf-exp test browser data data-if-online estimate runs bench lab env clean-cache clean
 .DELETE_ON_ERROR:
 
-# Reports are executed by pnf.render: JOBS kernels side by side, each reused from report to report
-# (started, and torch and pnf imported, once per kernel); a report is rendered when its HTML is
-# older than its notebook or any of REPORT_DEPS; then the index (the scorecard) is written.
+# Reports are executed by pnf.render: JOBS side by side, each in a fresh kernel (the next one started,
+# torch, matplotlib and pnf imported, while they run); a report is rendered when its HTML is older
+# than its notebook or any of REPORT_DEPS; then the index (the scorecard) is written.
 render = cd $(NOTEBOOK_DIR) && OMP_NUM_THREADS=$(KERNEL_CORES) PNF_WORKERS=$(KERNEL_CORES) $(BIN)/python -m pnf.render \
   --out $(PNF_REPORTS) --profile $(PROFILE) --jobs $(JOBS) --depends-on $(abspath $(REPORT_DEPS))
 

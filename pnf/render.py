@@ -1,23 +1,29 @@
-"""Execute report notebooks and write their HTML, a few kernels reused from report to report.
+"""Execute report notebooks and write their HTML, each in a fresh kernel.
 
     python -m pnf.render --out REPORTS --profile quick [--jobs 2] [--index] [--depends-on FILE ... --] NOTEBOOK ...
 
-Each of `--jobs` kernels takes the next notebook as it frees (the longest last time first,
-those never rendered before them), with its namespace reset and its figures closed in
-between, so a build pays for starting Python and importing torch and pnf once per kernel,
-not once per report. The `profile` parameter is injected as Papermill injects it. A
-report is rendered only when its HTML is missing or older than its notebook or any
-`--depends-on` file. The executed notebook always lands beside the HTML (a failed one
-shows its error there); a failing report leaves no HTML, the others still render, and the
-command exits 1 after naming each failure with its traceback. `--index` then writes the
-site's index (`pnf.report.index`) in a kernel that has pnf loaded already.
+Every report runs in a kernel of its own, started in the notebook's folder, as JupyterLab
+would run it: nothing a report changes in its process (the default dtype, the environment,
+rcParams, random states, registries) reaches another. `--jobs` kernels run reports side by
+side (the longest last time first, those never rendered before them) while one more starts
+and imports torch, matplotlib and pnf (modules only: no name is bound, nothing is run), so
+the next report does not wait for Python to start. The `profile` parameter is injected as
+Papermill injects it. A report is rendered only when its HTML is missing or older than its
+notebook or any `--depends-on` file. The executed notebook always lands beside the HTML (a
+failed one shows its error there); a failing report, or one whose kernel dies, leaves no
+HTML, the others still render, and the command exits 1 after naming each failure with its
+traceback or the kernel's exit status. `--index` then writes the site's index
+(`pnf.report.index`) in a fresh kernel too.
 """
 
 import argparse
 import asyncio
 import json
 import math
+import shutil
+import signal
 import sys
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -25,13 +31,15 @@ from pathlib import Path
 import nbformat
 from jupyter_client import AsyncKernelManager
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, DeadKernelError
 from nbconvert import HTMLExporter
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "offline.html.j2"
 KERNEL = "python3"
+# what a report's first cell would import anyway, imported while the kernel waits for its report
+PRELOAD = "__import__('torch'); __import__('matplotlib.pyplot'); __import__('pnf')"
 INDEX = "from pathlib import Path\nfrom pnf.report.index import write_index\nwrite_index(Path({out!r}))"
 
 
@@ -53,12 +61,6 @@ def seconds_last_time(executed: Path) -> float:
         return math.inf
 
 
-def fresh_namespace(folder: Path) -> str:
-    """Kernel code that forgets the previous report: no variables, no open figures, cwd `folder`."""
-    return (f"%reset -f\nimport os as _os, matplotlib.pyplot as _plt\n_os.chdir({str(folder)!r})\n"
-            "_plt.close('all')\ndel _os, _plt")
-
-
 def write_html(executed: Path) -> Path:
     """`executed`.html beside it: code cells hidden, nothing loaded from CDNs (the offline
     template); written whole or not at all, as its time stamp says it is up to date."""
@@ -72,31 +74,56 @@ def write_html(executed: Path) -> Path:
 
 
 async def run_code(kernel: AsyncKernelManager, code: str) -> str | None:
-    """Run `code` in `kernel`, output discarded; its traceback if it failed, else None."""
+    """Run `code` in `kernel` silently (no output, no history, no `_`); its traceback if it
+    failed, else None."""
     client = kernel.client()
     client.start_channels()
     try:
-        reply = await client.execute_interactive(code, store_history=False, output_hook=lambda message: None)
+        reply = await client.execute_interactive(code, silent=True, store_history=False,
+                                                 output_hook=lambda message: None)
     finally:
         client.stop_channels()
     content = reply["content"]
     return None if content["status"] == "ok" else "\n".join(content.get("traceback", [content["status"]]))
 
 
+async def start_kernel(folder: Path, sockets: Path) -> AsyncKernelManager:
+    """A new kernel in `folder`, torch, matplotlib and pnf imported (`PRELOAD`), reached through
+    Unix sockets named `sockets`-N (only this user can open them; no TCP port)."""
+    kernel = AsyncKernelManager(kernel_name=KERNEL, transport="ipc", ip=str(sockets))
+    await kernel.start_kernel(cwd=str(folder))
+    error = await run_code(kernel, PRELOAD)
+    if error:
+        await kernel.shutdown_kernel(now=True)
+        raise RuntimeError(f"importing torch, matplotlib and pnf in a new kernel failed:\n{error}")
+    return kernel
+
+
+async def death(kernel: AsyncKernelManager) -> str:
+    """Why `kernel`'s process ended: its exit code or the signal that killed it."""
+    code = await kernel.provisioner.poll() if kernel.provisioner else None
+    if code is None:
+        return "kernel died (stopped answering)"
+    if code >= 0:
+        return f"kernel died (exit code {code})"
+    name = signal.Signals(-code).name
+    hint = " (killed: out of memory?)" if -code == signal.SIGKILL else ""
+    return f"kernel died (signal {-code}, {name}){hint}"
+
+
 async def execute(notebook: Path, out: Path, profile: str, kernel: AsyncKernelManager) -> str | None:
-    """Run `notebook` at `profile` in `kernel` into `out`; the error text if the kernel could not
-    be reset or a cell failed, else None."""
+    """Run `notebook` at `profile` in `kernel` into `out`; the error text if a cell failed or
+    the kernel died, else None."""
     (out / notebook.with_suffix(".html").name).unlink(missing_ok=True)
     parameterized = parameterize_notebook(load_notebook_node(str(notebook)), {"profile": profile},
                                           kernel_name=KERNEL, language="python")
-    error = await run_code(kernel, fresh_namespace(notebook.parent))
-    if error:  # never run a report in what the previous one left
-        return f"resetting the kernel failed:\n{error}"
-    client = NotebookClient(parameterized, km=kernel, kernel_name=KERNEL, timeout=None)
+    client, error = NotebookClient(parameterized, km=kernel, kernel_name=KERNEL, timeout=None), None
     try:
         await client.async_execute()
     except CellExecutionError as failure:
         error = str(failure)
+    except DeadKernelError:
+        error = await death(kernel)
     finally:
         nbformat.write(parameterized, out / notebook.name)
         if client.kc is not None:
@@ -107,31 +134,54 @@ async def execute(notebook: Path, out: Path, profile: str, kernel: AsyncKernelMa
 
 
 async def render_all(notebooks: list[Path], out: Path, profile: str, jobs: int, index: bool) -> dict[str, str]:
-    """Render `notebooks` with `jobs` kernels, then (`index`) write `out`/index.html in one
-    of them; the error text of each failure by name."""
-    kernels = [AsyncKernelManager(kernel_name=KERNEL) for _ in range(jobs)]
+    """Render `notebooks`, `jobs` at a time, each in a fresh kernel (the next one started
+    ahead), then (`index`) write `out`/index.html in one more; the error text of each
+    failure by name."""
+    folders = [notebook.parent for notebook in notebooks] + [out] * index  # kernel i's; the last the index's
+    kernels: list[asyncio.Task] = []  # kernel i, started or starting
     queue, failures, done = list(notebooks), {}, 0
+    sockets = Path(tempfile.mkdtemp(prefix="pnf-render-"))
 
-    async def work(kernel: AsyncKernelManager):
+    def start_up_to(last: int) -> None:
+        while len(kernels) <= min(last, len(folders) - 1):
+            i = len(kernels)
+            kernels.append(asyncio.create_task(start_kernel(folders[i], sockets / f"kernel{i}")))
+
+    async def in_fresh_kernel(i: int, job) -> str | None:
+        """`job(kernel)` in kernel i, then shut it down, with kernel i + 1 starting; its error text or None."""
+        start_up_to(i + 1)
+        try:
+            kernel = await kernels[i]
+        except Exception as failure:
+            return f"its kernel did not start: {failure}"
+        try:
+            return await job(kernel)
+        finally:
+            await kernel.shutdown_kernel(now=True)
+
+    async def work():
         nonlocal done
         while queue:
-            notebook, started = queue.pop(0), time.perf_counter()
-            error = await execute(notebook, out, profile, kernel)
+            i, notebook, started = len(notebooks) - len(queue), queue.pop(0), time.perf_counter()
+            error = await in_fresh_kernel(i, lambda kernel: execute(notebook, out, profile, kernel))
             done += 1
             print(f"[{done}/{len(notebooks)}] {notebook.stem}: {'FAILED' if error else 'rendered'} in "
                   f"{time.perf_counter() - started:.1f} s", flush=True)
             if error:
                 failures[notebook.stem] = error
 
+    start_up_to(jobs)
     try:
-        await asyncio.gather(*(kernel.start_kernel(cwd=str(out)) for kernel in kernels))
-        await asyncio.gather(*(work(kernel) for kernel in kernels))
+        await asyncio.gather(*(work() for _ in range(jobs)))
         if index:
-            error = await run_code(kernels[0], INDEX.format(out=str(out)))
+            error = await in_fresh_kernel(len(notebooks), lambda kernel: run_code(kernel, INDEX.format(out=str(out))))
             if error:
                 failures["index"] = error
-    finally:
-        await asyncio.gather(*(kernel.shutdown_kernel(now=True) for kernel in kernels))
+    finally:  # after an interrupt too, no kernel outlives the command
+        for kernel in await asyncio.gather(*kernels, return_exceptions=True):
+            if isinstance(kernel, AsyncKernelManager) and kernel.has_kernel:
+                await kernel.shutdown_kernel(now=True)
+        shutil.rmtree(sockets, ignore_errors=True)
     return failures
 
 
@@ -140,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, required=True, help="folder of the executed notebooks and HTML")
     parser.add_argument("--profile", required=True)
-    parser.add_argument("--jobs", type=int, default=1, help="kernels side by side (default 1)")
+    parser.add_argument("--jobs", type=int, default=1, help="reports side by side, each in its kernel (default 1)")
     parser.add_argument("--index", action="store_true", help="then write OUT/index.html (pnf.report.index)")
     parser.add_argument("--depends-on", nargs="*", type=Path, default=[], help="files every report depends on")
     args = parser.parse_args(argv)
@@ -159,12 +209,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"every report in {args.out} is up to date")
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
-    kernels = max(1, min(args.jobs, len(notebooks)))  # one for the index alone
-    print(f"rendering {len(notebooks)} report(s) with {kernels} kernel(s)"
+    jobs = max(1, min(args.jobs, len(notebooks)))
+    print(f"rendering {len(notebooks)} report(s), {jobs} at a time, each in a fresh kernel"
           + (" (the others are up to date)" if len(notebooks) < len(args.notebooks) else ""), flush=True)
-    failures = asyncio.run(render_all(notebooks, args.out.resolve(), args.profile, kernels, args.index))
+    failures = asyncio.run(render_all(notebooks, args.out.resolve(), args.profile, jobs, args.index))
     for name, error in failures.items():
         print(f"\n{name} failed:\n{error}", file=sys.stderr)
+    if failures:
+        print(f"\n{len(failures)} failed: {', '.join(failures)}", file=sys.stderr)
     return 1 if failures else 0
 
 

@@ -1,4 +1,4 @@
-"""pnf.render: reports executed in reused kernels, each from a clean namespace; only stale ones."""
+"""pnf.render: every report executed in a fresh kernel, whatever the one before left; only stale ones."""
 
 import os
 import time
@@ -25,18 +25,55 @@ def outputs(executed):
                    for output in cell.get("outputs", []))
 
 
-def test_one_kernel_renders_reports_one_after_another_from_a_clean_namespace(tmp_path, capsys):
+POLLUTE = """import os, sys, warnings, numpy as np, torch, matplotlib, matplotlib.pyplot as plt
+from pnf.fields import ACTIVATIONS
+leaked = 1
+plt.figure()
+torch.set_default_dtype(torch.float64)
+os.environ["PNF_DATA"] = "/elsewhere"
+matplotlib.rcParams["lines.linewidth"] = 7.0
+np.random.seed(0)
+sys.path.append("/elsewhere")
+warnings.simplefilter("ignore")
+ACTIVATIONS["leaked"] = ACTIVATIONS["sine"]
+os.chdir("/")
+print(profile)"""
+PROBE = """import os, sys, warnings, numpy as np, torch, matplotlib, matplotlib.pyplot as plt
+from pnf.fields import ACTIVATIONS
+print('leaked' in globals(), len(plt.get_fignums()), os.getcwd(), torch.get_default_dtype(), os.environ.get("PNF_DATA"),
+      matplotlib.rcParams["lines.linewidth"], "/elsewhere" in sys.path, len(warnings.filters), "leaked" in ACTIVATIONS,
+      np.random.random() == np.random.RandomState(0).random_sample(), profile)"""
+
+
+def test_every_report_runs_in_a_fresh_kernel_whatever_the_one_before_left(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("PNF_DATA", raising=False)
     folder, out = tmp_path / "notebooks", tmp_path / "reports"
     folder.mkdir()
-    first = notebook(folder, "first", "leaked = 1\nimport matplotlib.pyplot as plt\nplt.figure()\nprint(profile)")
-    second = notebook(folder, "second", "import os, matplotlib.pyplot as plt\n"
-                                        "print('leaked' in globals(), len(plt.get_fignums()), os.getcwd(), profile)")
-    assert main([str(first), str(second), "--out", str(out), "--profile", "tiny", "--jobs", "1"]) == 0
-    assert outputs(out / "first.ipynb") == "tiny\n"  # the parameter injected
-    assert outputs(out / "second.ipynb") == f"False 0 {folder} tiny\n"
-    page = (out / "second.html").read_text()
+    polluter, probe = notebook(folder, "polluter", POLLUTE), notebook(folder, "probe", PROBE)
+    assert main([str(probe), "--out", str(out / "alone"), "--profile", "tiny"]) == 0
+    assert main([str(polluter), str(probe), "--out", str(out / "after"), "--profile", "tiny", "--jobs", "1"]) == 0
+    assert outputs(out / "after" / "polluter.ipynb") == "tiny\n"  # the parameter injected
+    alone = outputs(out / "alone" / "probe.ipynb")
+    assert alone.startswith(f"False 0 {folder} torch.float32 None 1.5 False ") and alone.endswith(" False False tiny\n")
+    assert outputs(out / "after" / "probe.ipynb") == alone
+    page = (out / "after" / "probe.html").read_text()
     assert "highlight hl-ipython3" not in page and "cdnjs" not in page  # code hidden, nothing from CDNs
-    assert "[2/2] second: rendered" in capsys.readouterr().out
+    assert "[2/2] probe: rendered" in capsys.readouterr().out
+
+
+def test_a_dead_kernel_fails_its_report_alone_naming_the_cause(tmp_path, capsys):
+    folder, out = tmp_path / "notebooks", tmp_path / "reports"
+    folder.mkdir()
+    pages = [notebook(folder, "before", "print(1)"), notebook(folder, "exits", "import os\nos._exit(3)"),
+             notebook(folder, "killed", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
+             notebook(folder, "after", "print(2)")]
+    assert main([*map(str, pages), "--out", str(out), "--profile", "tiny", "--jobs", "2", "--index"]) == 1
+    captured = capsys.readouterr()
+    assert "exits failed:\nkernel died (exit code 3)" in captured.err
+    assert "killed failed:\nkernel died (signal 9, SIGKILL)" in captured.err
+    assert "2 failed: " in captured.err and "before failed" not in captured.err and "index failed" not in captured.err
+    assert {page.name for page in out.glob("*.html")} == {"before.html", "after.html", "index.html"}
+    assert (out / "exits.ipynb").exists() and (out / "killed.ipynb").exists()  # what ran before the kernel died
 
 
 def test_only_stale_reports_are_rendered_and_a_failure_leaves_no_html(tmp_path, capsys):
