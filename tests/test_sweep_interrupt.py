@@ -26,17 +26,18 @@ def test_ctrl_c_stops_a_pool_sweep_within_seconds_and_the_next_sweep_computes_th
         assert sweep.poll() is None and time.monotonic() < deadline, sweep.communicate()
         time.sleep(0.05)
     children = psutil.Process(sweep.pid).children(recursive=True)  # the forkserver, its workers
-    assert len(children) >= 3
+    assert children, "the sweep started no worker"
     os.killpg(sweep.pid, signal.SIGINT)  # what Ctrl-C sends: every process of the terminal's foreground group
     signalled = time.monotonic()
     _, err = sweep.communicate(timeout=60)
-    assert time.monotonic() - signalled < 10
+    assert time.monotonic() - signalled < 10, err
     assert sweep.returncode == 130, err
     said = re.search(r"interrupted: (\d+) of (\d+) runs finished .*; the other (\d+) run on the next sweep", err)
+    assert said, err
     finished, total, rest = map(int, said.groups())
-    assert 1 <= finished < total and finished + rest == total
+    assert 1 <= finished < total and finished + rest == total, err
     assert len(list(cache.glob("*/result.json"))) == finished
-    assert "Traceback" not in err and "leaked semaphore" not in err  # killed workers leave nothing to clean up
+    assert "Traceback" not in err and "leaked semaphore" not in err, err  # killed workers leave nothing to clean up
     _, alive = psutil.wait_procs(children, timeout=5)
     assert not alive
     again = subprocess.run(SWEEP, env=env, capture_output=True, text=True, timeout=300)
