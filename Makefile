@@ -105,7 +105,7 @@ bench: $(VENV)/.installed
 lab: $(VENV)/.installed
 	$(BIN)/jupyter lab $(NOTEBOOK_DIR)
 
-clean-cache: $(VENV)/.installed  # removes only what pnf wrote; refuses a folder holding anything else
+clean-cache: $(VENV)/.installed  # removes only the files pnf wrote; keeps and names anything else
 	$(BIN)/python -m pnf cache --clear
 
 clean:

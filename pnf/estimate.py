@@ -24,7 +24,7 @@ from pnf.optim import make_optimizer
 from pnf.profiles import check_profile
 from pnf.runs import is_cached
 from pnf.tasks import grid
-from pnf.tasks.nerf import ITERATIONS_PER_EPOCH
+from pnf.tasks.nerf import DEFAULT_SAMPLES, ITERATIONS_PER_EPOCH
 from pnf.train import optimizer_step
 
 REFERENCE_POINTS, REFERENCE_WIDTH, REFERENCE_LAYERS = 512, 256, 3  # the image MLP (make_field's defaults)
@@ -33,7 +33,7 @@ WARMUP_STEPS = 60  # untimed: ESGD's preset computes curvature every step for it
 STEPS = {
     "image": (lambda c: math.ceil(c.resolution**2 / c.batch_size), lambda c: c.batch_size, lambda c: c.resolution**2),
     "occupancy": (lambda c: 1, lambda c: c.batch_size, lambda c: c.resolution**3),
-    "nerf": (lambda c: ITERATIONS_PER_EPOCH, lambda c: c.batch_size * c.task_options["samples"], lambda c: 0),
+    "nerf": (lambda c: ITERATIONS_PER_EPOCH, lambda c: c.batch_size * c.task_options.get("samples", DEFAULT_SAMPLES), lambda c: 0),
 }
 
 

@@ -18,12 +18,14 @@ import os
 import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from functools import partial
 
 import torch
 from tqdm.auto import tqdm
 
 from pnf.checks import check_name, env_int
 from pnf.config import RunConfig
+from pnf.data.sources import data_dir, use_data_dir
 from pnf.profiles import PROFILES, check_profile
 from pnf.runs import Result, cache_dir, is_cached, run
 
@@ -57,9 +59,10 @@ def execute(configs: list[RunConfig], kind: str | None = None, progress: bool = 
 
 
 def _quiet_run(config: RunConfig, threads: int | None = None, environ: dict | None = None,
-               default_dtype: torch.dtype | None = None) -> Result:
+               default_dtype: torch.dtype | None = None, data_folder: str | None = None) -> Result:
     """`run(config)` without a progress bar, in a worker that adopts the submitting process's
-    torch `threads`, environment `environ` and `default_dtype` (each: when given)."""
+    torch `threads`, environment `environ`, `default_dtype` and data folder (a report's
+    `data_dir`, which is not in the environment) (each: when given)."""
     if threads:
         torch.set_num_threads(threads)
     if environ is not None:
@@ -67,6 +70,7 @@ def _quiet_run(config: RunConfig, threads: int | None = None, environ: dict | No
         os.environ.update(environ)
     if default_dtype is not None:
         torch.set_default_dtype(default_dtype)
+    use_data_dir(data_folder)
     return run(config, progress=False)
 
 
@@ -95,8 +99,8 @@ def _pool(configs: list[RunConfig]):
     context.set_forkserver_preload(["torch", "pnf.runs"])
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker)
     try:
-        futures = [pool.submit(_quiet_run, config, threads, dict(os.environ), torch.get_default_dtype())
-                   for config in configs]
+        futures = [pool.submit(_quiet_run, config, threads, dict(os.environ), torch.get_default_dtype(),
+                               str(data_dir())) for config in configs]
         for future in as_completed(futures):
             yield future.result()
     except (KeyboardInterrupt, GeneratorExit):  # Ctrl-C, or the results no longer wanted
@@ -123,4 +127,5 @@ def _submitit(configs: list[RunConfig], kind: str):
             gpus_per_node=slurm["gpus"], cpus_per_task=slurm["cpus"], timeout_min=slurm["time_min"],
             slurm_array_parallelism=slurm["parallel_jobs"], name="pnf",
         )
-    return (job.result() for job in executor.map_array(_quiet_run, configs))
+    jobs = executor.map_array(partial(_quiet_run, data_folder=str(data_dir())), configs)
+    return (job.result() for job in jobs)

@@ -36,6 +36,8 @@ from nbconvert import HTMLExporter
 from papermill.iorw import load_notebook_node
 from papermill.parameterize import parameterize_notebook
 
+from pnf.files import write_atomically
+
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "offline.html.j2"
 KERNEL = "python3"
 # what a report's first cell would import anyway, imported while the kernel waits for its report
@@ -67,9 +69,8 @@ def write_html(executed: Path) -> Path:
     exporter = HTMLExporter(template_file=str(TEMPLATE), exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     body, _ = exporter.from_filename(str(executed))
-    html, staging = executed.with_suffix(".html"), executed.with_suffix(".html.partial")
-    staging.write_text(body, encoding="utf-8")
-    staging.replace(html)
+    html = executed.with_suffix(".html")
+    write_atomically(html, body)
     return html
 
 

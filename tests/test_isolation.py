@@ -11,6 +11,7 @@ import pytest
 import torch
 from pnf.checks import ConfigError
 from pnf.executors import execute
+from pnf.runs import is_cached
 from pnf.render import main
 from pnf.tasks import grid
 
@@ -77,3 +78,27 @@ def test_a_pool_worker_runs_in_this_process_s_threads_and_environment_and_equals
             execute([tiny_run(seed=2)], kind="pool", progress=False)
     finally:
         torch.set_default_dtype(torch.float32)
+
+
+def test_a_pool_worker_reads_the_data_folder_a_report_chose(tmp_path, monkeypatch):
+    """`use_data_dir` (a report's `data_dir`) is not in the environment; the workers get it too,
+    so they train on the same data and cache under the key this process looks up."""
+    from pnf.data.sources import use_data_dir
+
+    lion = Path(__file__).resolve().parents[2] / "shared" / "data" / "images" / "div2k_subset" / "test_data"
+    if not (lion / "image_014.jpg").exists():
+        pytest.skip("the DIV2K lion is not in ../shared/data")
+    chosen = tmp_path / "data" / "images" / "div2k_subset" / "test_data"
+    chosen.mkdir(parents=True)
+    (chosen / "image_014.jpg").write_bytes((lion / "image_014.jpg").read_bytes())
+    monkeypatch.setenv("PNF_WORKERS", "1")
+    monkeypatch.setenv("PNF_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PNF_DATA", str(tmp_path / "empty"))
+    (tmp_path / "empty").mkdir()
+    use_data_dir(tmp_path / "data")
+    try:
+        config = tiny_run(data="div2k:test:14")
+        execute([config], kind="pool", progress=False)
+        assert is_cached(config)  # the worker read the lion, not the embedded stand-in
+    finally:
+        use_data_dir(None)
