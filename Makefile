@@ -1,7 +1,7 @@
 # pnf — one command per job. `make figures` and `make test` set everything up themselves.
 # PROFILE=quick (default: 2 CPU cores, minutes) or PROFILE=paper (the paper's scale).
 # EXECUTOR=pool (default: a process a core, one torch thread each), inline, local or slurm: where missing
-# runs are computed (pnf/executors.py).
+# runs are computed (pnf/runs/executors.py).
 
 PROFILE ?= quick
 EXECUTOR ?= pool

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import Table
-from pnf.runs import compute
+from pnf.runs.cache import compute
 from pnf.tasks import grid
 
 ROOT = Path(__file__).resolve().parent.parent

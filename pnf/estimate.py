@@ -15,14 +15,14 @@ import time
 import torch
 import torch.nn.functional as F
 
-from pnf import image_set, tuning
 from pnf.config import RunConfig
 from pnf.device import default_device
-from pnf.executors import pool_workers
 from pnf.fields import make_field
 from pnf.optim import make_optimizer
 from pnf.profiles import check_profile
-from pnf.runs import is_cached
+from pnf.runs.cache import is_cached
+from pnf.runs.executors import pool_workers
+from pnf.studies import beyond_paper, robustness
 from pnf.tasks import grid
 from pnf.tasks.nerf import DEFAULT_SAMPLES, ITERATIONS_PER_EPOCH
 from pnf.train import optimizer_step
@@ -43,8 +43,8 @@ def configs(profile: str, tasks: list[str] | None = None) -> list[RunConfig]:
     beyond-the-paper protocol's known before it runs (all but the picked rates')."""
     extra = []
     if not tasks or "image" in tasks:
-        evaluations, sweeps = tuning.protocol_configs(tuning.settings_for(profile))
-        extra = image_set.study_configs(profile, image_set.SETTINGS[profile]) + [
+        evaluations, sweeps = beyond_paper.protocol_configs(beyond_paper.settings_for(profile))
+        extra = robustness.study_configs(profile, robustness.SETTINGS[profile]) + [
             config for group in (*evaluations.values(), *sweeps.values()) for config in group]
     return list({config.key(): config for config in grid(profile, tasks) + extra}.values())
 

@@ -9,7 +9,7 @@ Blender or LLFF scene folder, optionally named `blender:<folder>` or `llff:<fold
 registered source name (`skimage:astronaut`). An image is turned upright as its EXIF
 orientation says; of an animation the first frame is fitted (with a warning), of an image
 that is not square its centred square (fit says so). Each optimizer trains through
-`pnf.runs.compute` (the one training loop, bypassing the cache, since a file may change
+`pnf.runs.cache.compute` (the one training loop, bypassing the cache, since a file may change
 under the same path) at the task's settings of `--profile`, changed by `--epochs`,
 `--resolution` and `--batch-size`. Written into
 `--out` once every run has finished, each file under a temporary name renamed into place:
@@ -39,12 +39,12 @@ from pnf.checks import ConfigError, check_int, check_name
 from pnf.data.scenes import SCENE_FORMATS
 from pnf.data.sources import DEFAULTS, PATH_KINDS, SOURCES
 from pnf.device import default_device
-from pnf.files import atomically
 from pnf.fields import ACTIVATIONS
+from pnf.files import atomically
 from pnf.metrics import reconstruct
 from pnf.optim import OPTIMIZERS
 from pnf.profiles import PROFILES
-from pnf.runs import Result, check_writable, compute, file_sha256
+from pnf.runs.cache import Result, check_writable, compute, file_sha256
 from pnf.tasks import TASKS, get_task, make_task
 
 HELP = ("fit a field to your own image, mesh or scene; write its reconstruction, curves and metrics into a new "

@@ -19,8 +19,8 @@ LAYERS = [
     ("config", ["pnf.config"]),
     ("tasks", ["pnf.tasks"]),
     ("train", ["pnf.train"]),
-    ("runs", ["pnf.runs", "pnf.executors", "pnf.hessian_spectra", "pnf.esgd_trace", "pnf.tuning", "pnf.fit", "pnf.estimate",
-              "pnf.image_set"]),
+    ("runs", ["pnf.runs"]),
+    ("studies", ["pnf.studies", "pnf.fit", "pnf.estimate"]),
     ("report", ["pnf.report"]),
     ("cli", ["pnf.__main__", "pnf.render"]),
 ]

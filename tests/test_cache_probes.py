@@ -30,12 +30,12 @@ import torch
 from PIL import Image
 from scene_writers import write_blender
 
-from pnf import runs
 from pnf.__main__ import main
 from pnf.checks import ConfigError
 from pnf.config import RunConfig
 from pnf.data.fingerprint import source_files
 from pnf.data.scenes import load_scene
+from pnf.runs import cache as runs
 
 ROOT = Path(__file__).resolve().parents[1]
 

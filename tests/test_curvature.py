@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from pnf import hessian_spectra as curvature
 from pnf.data.images import pixel_grid
 from pnf.fields import make_field
+from pnf.studies import curvature
 
 torch.set_num_threads(1)
 

@@ -17,7 +17,8 @@ import pytest
 import torch
 
 from pnf import __main__ as cli
-from pnf import estimate, image_set, tuning
+from pnf import estimate
+from pnf.studies import beyond_paper, robustness
 from pnf.tasks import grid
 
 REFERENCE_STEPS_A_RUN = {"image": 3.375, "occupancy": 4.375, "nerf": 100 / 1536}
@@ -35,8 +36,8 @@ def reference_steps_of(configs) -> float:
 
 def test_runs_and_steps_of_the_tiny_profile():
     configs = estimate.configs("tiny")
-    study = image_set.study_configs("tiny", image_set.SETTINGS["tiny"])
-    evaluations, sweeps = tuning.protocol_configs(tuning.settings_for("tiny"))
+    study = robustness.study_configs("tiny", robustness.SETTINGS["tiny"])
+    evaluations, sweeps = beyond_paper.protocol_configs(beyond_paper.settings_for("tiny"))
     protocol = [config for group in (*evaluations.values(), *sweeps.values()) for config in group]
     assert {c.key() for c in configs} == {c.key() for c in grid("tiny") + study + protocol}
     assert len(configs) == len({c.key() for c in configs}) and len(protocol) == 3 + 2 + 2 * 2  # presets, weight-scaled, rates

@@ -3,7 +3,7 @@
 import numpy as np
 
 from pnf.report import explorer as explore
-from pnf.runs import Result
+from pnf.runs.cache import Result
 from pnf.tasks.image import IMAGE
 
 

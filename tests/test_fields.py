@@ -133,7 +133,7 @@ def test_bad_weight_scales_are_rejected_with_a_clear_message(bad):
 
 @pytest.mark.parametrize("name", list(ACTIVATIONS))
 def test_torch_func_hessian_and_batched_jacobian_match_the_plain_formulas(name):
-    """`pnf.hessian_spectra` differentiates fields with torch.func (forward over reverse, vmap)."""
+    """`pnf.studies.curvature` differentiates fields with torch.func (forward over reverse, vmap)."""
     torch.manual_seed(1)
     model = make_field(name, 2, 3, hidden_features=8).double()
     x, y = torch.rand(16, 2, dtype=torch.float64) * 2 - 1, torch.rand(16, 3, dtype=torch.float64)

@@ -9,10 +9,11 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
+
 from pnf.checks import ConfigError
-from pnf.executors import execute
-from pnf.runs import is_cached
 from pnf.render import main
+from pnf.runs.cache import is_cached
+from pnf.runs.executors import execute
 from pnf.tasks import grid
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from scene_writers import write_blender, write_llff
 
 from pnf.data.cameras import look_at, pixel_rays, ring_poses
@@ -15,7 +14,7 @@ from pnf.data.embedded_scene import trace
 from pnf.data.scenes import load_lego_npz, load_scene
 from pnf.fields import SkipMLP, make_field
 from pnf.metrics import absolute_error_map
-from pnf.runs import RunConfig, compute
+from pnf.runs.cache import RunConfig, compute
 from pnf.tasks.nerf import NeRFFitting
 from pnf.tasks.volume_rendering import composite, render_rays
 

@@ -11,8 +11,8 @@ import nbformat
 import papermill
 import pytest
 
-from pnf.hessian_spectra import SETTINGS as CURVATURE
 from pnf.report import start
+from pnf.studies.curvature import SETTINGS as CURVATURE
 from pnf.tasks import TASKS
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))

@@ -31,15 +31,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pnf import runs
 from pnf.__main__ import main
 from pnf.checks import ConfigError
 from pnf.config import RunConfig
 from pnf.data import sources
 from pnf.data.sources import data_dir
 from pnf.device import default_device
-from pnf.executors import execute
 from pnf.report import start
+from pnf.runs import cache as runs
+from pnf.runs.executors import execute
 from pnf.tasks import get_task
 from pnf.train import train
 

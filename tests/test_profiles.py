@@ -3,13 +3,14 @@ differ from the paper's only where their comments say."""
 
 import pytest
 
-from pnf import executors, hessian_spectra, image_set, tuning
 from pnf.profiles import PROFILES, check_profile
+from pnf.runs import executors
+from pnf.studies import beyond_paper, curvature, robustness
 from pnf.tasks import TASKS
 
 SECTIONS = {**{f"task {name}": task.settings for name, task in TASKS.items()},
-            "curvature analysis": hessian_spectra.SETTINGS, "image-set study": image_set.SETTINGS,
-            "slurm": executors.SLURM, "beyond the paper": tuning.SETTINGS}
+            "curvature analysis": curvature.SETTINGS, "image-set study": robustness.SETTINGS,
+            "slurm": executors.SLURM, "beyond the paper": beyond_paper.SETTINGS}
 
 
 @pytest.mark.parametrize("section", sorted(SECTIONS))
@@ -35,4 +36,4 @@ def test_the_cpu_profile_reaches_every_point_the_paper_claims_at():
     assert image.epochs == 200
     assert occupancy.epochs > 1000 and occupancy.batch_size >= 20000 and occupancy.resolution >= 64
     assert nerf.epochs * 100 >= 20000 and nerf.resolution >= 64
-    assert image_set.SETTINGS["cpu"].epochs >= 20
+    assert robustness.SETTINGS["cpu"].epochs >= 20

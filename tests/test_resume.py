@@ -6,13 +6,12 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
-from pnf import runs
 from pnf.checkpoint import Checkpoints
-from pnf.executors import execute, run_all
+from pnf.runs import cache as runs
+from pnf.runs.executors import execute, run_all
 from pnf.tasks import grid
 
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from pnf import runs
 from pnf.data.fingerprint import fingerprint, source_files
 from pnf.data.sources import SOURCES
-from pnf.runs import RunConfig
+from pnf.runs import cache as runs
+from pnf.runs.cache import RunConfig
 
 
 @pytest.fixture(autouse=True)

@@ -15,12 +15,12 @@ from nbconvert.filters.markdown_mistune import markdown2html_mistune
 from PIL import Image
 from torch import nn
 
-from pnf import runs
 from pnf.optim import OPTIMIZERS, make_optimizer
 from pnf.render import main as render
 from pnf.report import scorecard
 from pnf.report.index import write_index
 from pnf.report.text import literal
+from pnf.runs import cache as runs
 from pnf.tasks import grid
 from pnf.train import optimizer_step
 

@@ -22,7 +22,7 @@ import torch
 
 from pnf.checks import ConfigError
 from pnf.config import MAX_SEED, RunConfig
-from pnf.runs import run
+from pnf.runs.cache import run
 from pnf.tasks import make_task
 
 DATA = {"image": "skimage:astronaut", "occupancy": "embedded:snowman", "nerf": "embedded"}

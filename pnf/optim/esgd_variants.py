@@ -1,6 +1,6 @@
 """Variants of ESGD that do not fail where the paper's does.
 
-Why the paper's ESGD fails (`pnf.esgd_trace` traces it, notebooks/image_esgd_failures.ipynb shows it): its
+Why the paper's ESGD fails (`pnf.studies.esgd_failures` traces it, notebooks/image_esgd_failures.ipynb shows it): its
 first step divides the gradient by `sqrt(D̂)` built from a single Hutchinson sample,
 `D̂ = (Hv)²` after the bias correction. Entries of one `Hv` near zero give steps up to
 `lr / ε` (1,500 at the paper's settings) times the gradient, and the first step moves the

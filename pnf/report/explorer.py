@@ -2,7 +2,7 @@
 optimizers, a learning-rate scale and an epoch; see the convergence curves and the
 reconstructions at that epoch.
 
-Runs come from `pnf.runs.run` with exactly the RunConfigs the task's reports use (a
+Runs come from `pnf.runs.cache.run` with exactly the RunConfigs the task's reports use (a
 learning-rate scale of 1 adds no override), so the explorer loads what the reports have
 cached and computes only what is missing, with a progress bar. A run keeps its
 reconstruction only at its snapshot epochs and its last one; the explorer shows the
@@ -18,9 +18,9 @@ from pnf.config import RunConfig
 from pnf.device import default_device
 from pnf.fields import ACTIVATIONS
 from pnf.optim import OPTIMIZERS
-from pnf.executors import run_all
 from pnf.report.plots import show
-from pnf.runs import Result
+from pnf.runs.cache import Result
+from pnf.runs.executors import run_all
 from pnf.tasks import TASKS, get_task, make_task
 
 

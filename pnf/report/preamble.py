@@ -2,7 +2,7 @@
 
 It checks the notebook's parameters, points the loaders at the data folder, resolves the
 task's settings at the profile and its data source, and returns a `Report` that runs the
-report's configs (through `pnf.executors.run_all`), records scorecard claims and says how
+report's configs (through `pnf.runs.executors.run_all`), records scorecard claims and says how
 the report was made.
 """
 
@@ -17,13 +17,13 @@ from pnf import paper
 from pnf.data.sources import describe, is_paper, resolve, use_data_dir
 from pnf.device import default_device
 from pnf.device import describe as describe_device
-from pnf.executors import run_all
-from pnf.hessian_spectra import CurvatureSettings
-from pnf.image_set import StudySettings, available
 from pnf.profiles import PROFILES, check_profile
 from pnf.report import scorecard
 from pnf.report.text import literal
-from pnf.runs import Result, git_commit
+from pnf.runs.cache import Result, git_commit
+from pnf.runs.executors import run_all
+from pnf.studies.curvature import CurvatureSettings
+from pnf.studies.robustness import StudySettings, available
 from pnf.tasks import get_task, make_task
 from pnf.tasks.image import ImageSettings
 from pnf.tasks.nerf import ITERATIONS_PER_EPOCH, NeRFSettings

@@ -5,7 +5,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from pnf.runs import Result
+from pnf.runs.cache import Result
 
 Summary = tuple[float, float, int]  # (mean, half-range, count) over finished seeds
 

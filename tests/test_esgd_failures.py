@@ -1,15 +1,21 @@
-"""pnf.esgd_trace on a tiny field and image: its numbers against direct computation."""
+"""pnf.studies.esgd_failures on a tiny field and image: its numbers against direct computation."""
 
 import matplotlib
 import numpy as np
 import pytest
 import torch
 
-from pnf import esgd_trace
-from pnf.esgd_trace import effective_step, plot_psnr, plot_trace, summarize, trace_image_training
 from pnf.fields import make_field
 from pnf.metrics import psnr
 from pnf.optim import make_optimizer
+from pnf.studies import esgd_failures
+from pnf.studies.esgd_failures import (
+    effective_step,
+    plot_psnr,
+    plot_trace,
+    summarize,
+    trace_image_training,
+)
 
 matplotlib.use("Agg")
 
@@ -105,11 +111,11 @@ def test_bad_inputs_raise(setting, value, pixels):
 
 def test_trace_field_traces_an_image_once_then_loads_it(tmp_path, monkeypatch):
     monkeypatch.setenv("PNF_CACHE", str(tmp_path))
-    settings = esgd_trace.SETTINGS["tiny"]
-    first = esgd_trace.trace_field("sine", "esgd", "skimage:astronaut", 0, settings, steps=3)
+    settings = esgd_failures.SETTINGS["tiny"]
+    first = esgd_failures.trace_field("sine", "esgd", "skimage:astronaut", 0, settings, steps=3)
     assert first["step"].tolist() == [1, 2, 3] and first["layers"][-1] == "4.weight"  # 4 layers + output
-    monkeypatch.setattr(esgd_trace, "trace_image_training", lambda *args: pytest.fail("traced again"))
-    again = esgd_trace.trace_field("sine", "esgd", "skimage:astronaut", 0, settings, steps=3)
+    monkeypatch.setattr(esgd_failures, "trace_image_training", lambda *args: pytest.fail("traced again"))
+    again = esgd_failures.trace_field("sine", "esgd", "skimage:astronaut", 0, settings, steps=3)
     assert again.keys() == first.keys() and again["diverged_step"] is None
     for key in ("loss", "update_ratio", "scale_quantiles", "psnr"):
         np.testing.assert_array_equal(again[key], first[key])

@@ -27,7 +27,7 @@ from pnf.checks import check_name, env_int
 from pnf.config import RunConfig
 from pnf.data.sources import data_dir, use_data_dir
 from pnf.profiles import PROFILES, check_profile
-from pnf.runs import Result, cache_dir, is_cached, run
+from pnf.runs.cache import Result, cache_dir, is_cached, run
 
 EXECUTORS = ("inline", "pool", "local", "slurm")
 
@@ -96,7 +96,7 @@ def _pool(configs: list[RunConfig]):
     workers = pool_workers()
     threads = max(1, torch.get_num_threads() // workers)
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "pnf.runs"])
+    context.set_forkserver_preload(["torch", "pnf.runs.cache"])
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_start_worker)
     try:
         futures = [pool.submit(_quiet_run, config, threads, dict(os.environ), torch.get_default_dtype(),

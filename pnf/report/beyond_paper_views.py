@@ -1,6 +1,6 @@
 """Beyond the paper: ESGD against what a practitioner would pick today.
 
-The runs of the learning-rate protocol (its settings per profile are in `pnf.tuning`),
+The runs of the learning-rate protocol (its settings per profile are in `pnf.studies.beyond_paper`),
 and the report's views: the protocol in words, PSNR against epoch and against seconds, a table
 per field (time to 25 and 30 dB, PSNR at the last epoch, step cost relative to Adam,
 peak memory) and a verdict per field computed from those numbers.
@@ -16,16 +16,25 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown
 
-from pnf.executors import run_all
 from pnf.fields import ACTIVATIONS
-from pnf.image_set import available
 from pnf.optim import OPTIMIZERS
 from pnf.report.plots import OPTIMIZER_COLOR
 from pnf.report.stats import finished
 from pnf.report.text import label, labels, markdown_table
-from pnf.runs import Result
-from pnf.tuning import (ALL_OPTIMIZERS, BeyondSettings, base_config, best_lr, evaluation_configs, full_batch, lr_grid,
-                        peak_memory, protocol_configs)
+from pnf.runs.cache import Result
+from pnf.runs.executors import run_all
+from pnf.studies.beyond_paper import (
+    ALL_OPTIMIZERS,
+    BeyondSettings,
+    base_config,
+    best_lr,
+    evaluation_configs,
+    full_batch,
+    lr_grid,
+    peak_memory,
+    protocol_configs,
+)
+from pnf.studies.robustness import available
 
 THRESHOLDS_DB = (25.0, 30.0)  # the PSNRs whose time to reach the table reports
 MARGIN_DB = 0.5  # a PSNR gap smaller than this counts as a tie (one seed, no spread to compare with)
@@ -63,7 +72,7 @@ def run_groups(groups: dict) -> dict:
 
 
 def run_protocol(settings: BeyondSettings) -> Protocol:
-    """The presets, weight-scaled and sweep runs (`pnf.tuning.protocol_configs`) in one batch
+    """The presets, weight-scaled and sweep runs (`pnf.studies.beyond_paper.protocol_configs`) in one batch
     of `run_all`, then the picked rates' runs."""
     images, seeds = available(settings.images), list(range(settings.training.seeds))
     evaluations, sweeps = protocol_configs(settings)
@@ -80,7 +89,7 @@ def run_protocol(settings: BeyondSettings) -> Protocol:
 
 def memory(settings: BeyondSettings) -> dict:
     """MiB each optimizer's steps add to a process's peak memory, per (field, optimizer)
-    (`pnf.tuning.peak_memory` at the preset, the profile's resolution and batch)."""
+    (`pnf.studies.beyond_paper.peak_memory` at the preset, the profile's resolution and batch)."""
     keys = [(a, o) for a in settings.fields for o in settings.optimizers]
     configs = [full_batch(base_config(settings, a, o, settings.tuning_image)) for a, o in keys]
     return dict(zip(keys, peak_memory(configs, settings.memory_steps)))

@@ -15,7 +15,7 @@ optimizer's steps add to a process's peak resident memory.
 
 "Learning rate" is the optimizer's `lr` option; for Muon that is the Muon part's, its
 AdamW part keeps its preset. An optimizer registered `full_batch` (L-BFGS) is run with
-the whole image as its one batch. Configs are `pnf.runs.RunConfig`s, run by the caller.
+the whole image as its one batch. Configs are `pnf.config.RunConfig`s, run by the caller.
 """
 
 import copy
@@ -33,10 +33,10 @@ import torch
 from pnf.checks import check_int
 from pnf.config import RunConfig
 from pnf.fields import ACTIVATIONS
-from pnf.image_set import DIV2K, FIELDS, PHOTOS, available
 from pnf.optim import OPTIMIZERS, make_optimizer
 from pnf.profiles import check_profile
-from pnf.runs import memoized
+from pnf.runs.cache import memoized
+from pnf.studies.robustness import DIV2K, FIELDS, PHOTOS, available
 from pnf.tasks.image import PAPER, ImageFitting, ImageSettings
 from pnf.train import optimizer_step
 
@@ -157,7 +157,7 @@ def final_score(result, metric: str = "psnr") -> float:
 def best_lr(results: list, metric: str = "psnr") -> float:
     """The learning rate of the sweep's best run by `final_score` (the lower rate on a tie).
 
-    `results` are `pnf.runs.Result`s of one sweep: one optimizer, activation, image
+    `results` are `pnf.runs.cache.Result`s of one sweep: one optimizer, activation, image
     and seed, differing only in `optimizer_options["lr"]`."""
     if not results:
         raise ValueError("best_lr needs the results of a sweep; got none")
@@ -193,7 +193,7 @@ def peak_memory(configs: list[RunConfig], steps: int = 3) -> list[float]:
     `steps` steps of `batch_size` pixels (one step for a `full_batch` optimizer), minus the
     resident memory before. It counts the optimizer's state, the autograd graph and the
     step's temporaries. Measured once per configs, steps, torch version and kind of machine,
-    then cached like a run (`pnf.runs.memoized`). Linux only: the peak is reset through
+    then cached like a run (`pnf.runs.cache.memoized`). Linux only: the peak is reset through
     /proc/self/clear_refs (an import's higher peak would otherwise hide the steps'); NaN
     elsewhere."""
     check_int("steps", steps, 1)
@@ -212,7 +212,8 @@ def peak_memory(configs: list[RunConfig], steps: int = 3) -> list[float]:
 
 def _measure(config: RunConfig, steps: int) -> float:
     """`print_added_peak(steps)` on `config` in a fresh process; MiB."""
-    child = subprocess.run([sys.executable, "-c", f"import pnf.tuning; pnf.tuning.print_added_peak({steps})"],
+    code = f"from pnf.studies import beyond_paper; beyond_paper.print_added_peak({steps})"
+    child = subprocess.run([sys.executable, "-c", code],
                            input=json.dumps(asdict(config)), capture_output=True, text=True,
                            env={**os.environ, "OMP_NUM_THREADS": "1"})
     if child.returncode:

@@ -34,7 +34,7 @@ from torch.func import functional_call, hessian, jacrev, vmap
 from pnf.data.images import load_image, pixel_grid
 from pnf.fields import make_field
 from pnf.optim import make_optimizer
-from pnf.runs import memoized
+from pnf.runs.cache import memoized
 from pnf.train import optimizer_step
 
 EIGEN_FLOOR = 1e-10  # relative floor of |eigenvalues| counted in a condition number
@@ -227,7 +227,7 @@ class FieldCurvature:
 
 def analyse(activation: str, source: str, settings, seed: int = 0) -> FieldCurvature:
     """`analyse_field` on the central patch of image `source` (`settings`: a
-    `CurvatureSettings`), cached like a run (`pnf.runs.memoized`)."""
+    `CurvatureSettings`), cached like a run (`pnf.runs.cache.memoized`)."""
     inputs = {"activation": activation, "source": source, "settings": asdict(settings), "seed": seed}
     return FieldCurvature(**memoized("curvature", inputs, sources=(source,), compute=lambda: asdict(analyse_field(
         activation, image_patch(source, settings.resolution, settings.patch), settings, seed))))

@@ -1,12 +1,18 @@
-"""The learning-rate protocol (pnf.tuning): grids, the pick, and the configs it makes."""
+"""The learning-rate protocol (pnf.studies.beyond_paper): grids, the pick, and the configs it makes."""
 
 import math
 from dataclasses import replace
 
 import pytest
 
-from pnf.runs import Result, RunConfig
-from pnf.tuning import best_lr, evaluation_configs, lr_grid, peak_memory, sweep_configs
+from pnf.runs.cache import Result, RunConfig
+from pnf.studies.beyond_paper import (
+    best_lr,
+    evaluation_configs,
+    lr_grid,
+    peak_memory,
+    sweep_configs,
+)
 
 BASE = RunConfig(task="image", activation="sine", optimizer="esgd", data="skimage:astronaut", resolution=256,
                  epochs=10, batch_size=512, eval_every=5)
@@ -109,7 +115,7 @@ def test_peak_memory_is_measured_once_then_read_from_the_cache(tmp_path, monkeyp
     monkeypatch.setenv("PNF_CACHE", str(tmp_path))
     config = replace(BASE, resolution=32, optimizer="adam", batch_size=64)
     measured = peak_memory([config])
-    monkeypatch.setattr("pnf.tuning._measure", lambda *job: pytest.fail("measured again"))
+    monkeypatch.setattr("pnf.studies.beyond_paper._measure", lambda *job: pytest.fail("measured again"))
     assert peak_memory([config]) == measured and len(list((tmp_path / "analyses").glob("peak-memory-*"))) == 1
     with pytest.raises(pytest.fail.Exception, match="measured again"):  # another batch is another measurement
         peak_memory([replace(config, batch_size=128)])

@@ -1,4 +1,4 @@
-"""The curvature report's views (`notebooks/curvature.ipynb`) of `pnf.hessian_spectra`
+"""The curvature report's views (`notebooks/curvature.ipynb`) of `pnf.studies.curvature`
 measurements, one `FieldCurvature` per field: tables, spectra, Adam against Gauss-Newton,
 and what they say about the paper's explanation."""
 
@@ -6,8 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from pnf.hessian_spectra import EIGEN_FLOOR, PRECONDITIONERS
 from pnf.report.text import bullets, label, labels, markdown_table
+from pnf.studies.curvature import EIGEN_FLOOR, PRECONDITIONERS
 
 NAMES = {"identity": "none", "jacobi": "Jacobi", "equilibration": "equilibration", "adam": "Adam sqrt(v)",
          "esgd": "ESGD sqrt(D)"}

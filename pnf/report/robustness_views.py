@@ -1,4 +1,4 @@
-"""The image-set study's views (`pnf.image_set`): plain conclusions, the share of pairs
+"""The image-set study's views (`pnf.studies.robustness`): plain conclusions, the share of pairs
 holding per field and epoch, the distribution of PSNR gaps, and every failure with its
 curves."""
 
@@ -7,11 +7,11 @@ import numpy as np
 from IPython.display import Markdown
 
 from pnf.fields import ACTIVATIONS
-from pnf.image_set import FIELDS, failure, gaps, psnr_at, share_table
 from pnf.optim import OPTIMIZERS
 from pnf.paper import WINNER
 from pnf.report.plots import OPTIMIZER_COLOR
 from pnf.report.text import markdown_table
+from pnf.studies.robustness import FIELDS, failure, gaps, psnr_at, share_table
 
 
 def failures(records: list[dict], settings) -> list[dict]:

@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from pnf.data.sources import data_dir, names, present, resolve
-from pnf.executors import run_all
 from pnf.optim.esgd_variants import RECOMMENDED
 from pnf.paper import IMAGE_FINAL_MSE
-from pnf.runs import Result
+from pnf.runs.cache import Result
+from pnf.runs.executors import run_all
 from pnf.tasks.image import IMAGE
 
 FIELDS = ("gaussian", "sine", "wavelet", "relu")

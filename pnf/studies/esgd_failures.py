@@ -34,7 +34,7 @@ from pnf.fields import make_field
 from pnf.metrics import psnr
 from pnf.optim import ESGD, make_optimizer
 from pnf.profiles import check_profile
-from pnf.runs import memoized
+from pnf.runs.cache import memoized
 from pnf.tasks.records import in_chunks
 from pnf.train import optimizer_step
 
@@ -78,7 +78,7 @@ def trace_field(activation: str, optimizer: str, source: str, seed: int, setting
                 steps: int | None = None, **optimizer_options) -> dict:
     """`trace_image_training` of a fresh field `activation` (seeded by `seed`) on image
     `source` under the registered `optimizer` with its preset, for `steps` (default: the
-    settings' epochs); cached like a run (`pnf.runs.memoized`)."""
+    settings' epochs); cached like a run (`pnf.runs.cache.memoized`)."""
     steps = steps or settings.steps()
     shape = {name: getattr(settings, name) for name in ("resolution", "hidden_features", "batch_size", "eval_every")}
     inputs = {"activation": activation, "optimizer": optimizer, "source": source, "seed": seed, "steps": steps,
