@@ -7,7 +7,6 @@ counts a third of a trained one (a forward pass without backward). Approximate:
 NeRF's test renders and notebook start-ups are not counted; small fields run below that rate.
 """
 
-import math
 import os
 import sys
 import time
@@ -22,31 +21,19 @@ from pnf.optim import make_optimizer
 from pnf.profiles import check_profile
 from pnf.runs.cache import is_cached
 from pnf.runs.executors import pool_workers
-from pnf.studies import beyond_paper, robustness
-from pnf.tasks import grid
-from pnf.tasks.nerf import DEFAULT_SAMPLES, ITERATIONS_PER_EPOCH
+from pnf.studies import study_configs
+from pnf.tasks import get_task, grid
 from pnf.train import optimizer_step
 
 REFERENCE_POINTS, REFERENCE_WIDTH, REFERENCE_LAYERS = 512, 256, 3  # the image MLP (make_field's defaults)
 WARMUP_STEPS = 60  # untimed: ESGD's preset computes curvature every step for its first 50, then every 100th
-# Per task: (optimizer steps an epoch, points a step, points an evaluation) of a config.
-STEPS = {
-    "image": (lambda c: math.ceil(c.resolution**2 / c.batch_size), lambda c: c.batch_size, lambda c: c.resolution**2),
-    "occupancy": (lambda c: 1, lambda c: c.batch_size, lambda c: c.resolution**3),
-    "nerf": (lambda c: ITERATIONS_PER_EPOCH, lambda c: c.batch_size * c.task_options.get("samples", DEFAULT_SAMPLES), lambda c: 0),
-}
 
 
 def configs(profile: str, tasks: list[str] | None = None) -> list[RunConfig]:
     """Every run the reports of `tasks` (default: all, what `make figures` reads) read at
-    `profile`, without duplicates: with the image task's, the image-set study's and the
-    beyond-the-paper protocol's known before it runs (all but the picked rates')."""
-    extra = []
-    if not tasks or "image" in tasks:
-        evaluations, sweeps = beyond_paper.protocol_configs(beyond_paper.settings_for(profile))
-        extra = robustness.study_configs(profile, robustness.SETTINGS[profile]) + [
-            config for group in (*evaluations.values(), *sweeps.values()) for config in group]
-    return list({config.key(): config for config in grid(profile, tasks) + extra}.values())
+    `profile`, without duplicates: each task's grid and the runs each registered study of
+    those tasks declares (`pnf.studies.registry`)."""
+    return list({config.key(): config for config in grid(profile, tasks) + study_configs(profile, tasks)}.values())
 
 
 def evaluations(config: RunConfig) -> int:
@@ -60,11 +47,11 @@ def reference_steps(config: RunConfig) -> float:
     """The run's optimizer steps and evaluations, each counted as its points × width² ×
     hidden layers over the reference step's (the image MLP at batch 512); an evaluated
     point is a third of a trained one."""
-    steps_an_epoch, points, evaluated = STEPS[config.task]
+    steps_an_epoch, points, evaluated = get_task(config.task).cost(config)
     width = config.field_options.get("hidden_features", REFERENCE_WIDTH)
     layers = config.field_options.get("hidden_layers", REFERENCE_LAYERS)
-    trained = config.epochs * steps_an_epoch(config) * points(config)
-    points_total = trained + evaluations(config) * evaluated(config) / 3
+    trained = config.epochs * steps_an_epoch * points
+    points_total = trained + evaluations(config) * evaluated / 3
     return points_total * width**2 * layers / (REFERENCE_POINTS * REFERENCE_WIDTH**2 * REFERENCE_LAYERS)
 
 

@@ -36,6 +36,7 @@ from pnf.fields import ACTIVATIONS
 from pnf.optim import OPTIMIZERS, make_optimizer
 from pnf.profiles import check_profile
 from pnf.runs.cache import memoized
+from pnf.studies.registry import Study, register
 from pnf.studies.robustness import DIV2K, FIELDS, PHOTOS, available
 from pnf.tasks.image import PAPER, ImageFitting, ImageSettings
 from pnf.train import optimizer_step
@@ -248,3 +249,12 @@ def _kib(entry: str) -> int:
     """`entry` of /proc/self/status (VmRSS, VmHWM) in KiB."""
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith(entry + ":"))
+
+
+def known_configs(profile: str) -> list[RunConfig]:
+    """The protocol's runs at `profile` known before any has run (all but the picked rates')."""
+    evaluations, sweeps = protocol_configs(settings_for(profile))
+    return [config for group in (*evaluations.values(), *sweeps.values()) for config in group]
+
+
+register(Study("beyond_paper", "image", known_configs))

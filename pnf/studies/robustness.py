@@ -20,6 +20,7 @@ from pnf.optim.esgd_variants import RECOMMENDED
 from pnf.paper import IMAGE_FINAL_MSE
 from pnf.runs.cache import Result
 from pnf.runs.executors import run_all
+from pnf.studies.registry import Study, register
 from pnf.tasks.image import IMAGE
 
 FIELDS = ("gaussian", "sine", "wavelet", "relu")
@@ -132,3 +133,6 @@ def gaps(records: list[dict], epoch: int) -> dict[str, np.ndarray]:
                   if p["field"] == field]
         out[field] = np.asarray([v for v in values if np.isfinite(v)])
     return out
+
+
+register(Study("robustness", "image", lambda profile: study_configs(profile, SETTINGS[profile])))

@@ -1,5 +1,6 @@
 """2D image fitting: coordinates `[H*W, 2]` -> RGB `[H*W, 3]`, MSE loss, PSNR metric."""
 
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -100,4 +101,9 @@ def grid(task: Task, settings: ImageSettings, source: str) -> list:
             + task.configs(settings.comparison(), source, fields, list(COMPARED), settings.optimizers_options))
 
 
-IMAGE = register(Task("image", build, SETTINGS, "image", grid, curve_metric="mse", explorable=True))
+def cost(config) -> tuple[int, int, int]:
+    """(steps an epoch, pixels a step, pixels an evaluation): the image in batches, then whole."""
+    return math.ceil(config.resolution**2 / config.batch_size), config.batch_size, config.resolution**2
+
+
+IMAGE = register(Task("image", build, SETTINGS, "image", grid, cost, curve_metric="mse", explorable=True))

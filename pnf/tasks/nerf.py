@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from pnf.checks import check_int, check_memory
 from pnf.data.scenes import load_scene
 from pnf.metrics import absolute_error_map, psnr
-from pnf.tasks.volume_rendering import RadianceField, Renderer
 from pnf.tasks.records import Settings, Task, in_chunks, register
+from pnf.tasks.volume_rendering import RadianceField, Renderer
 
 ITERATIONS_PER_EPOCH = 100
 EVAL_CHUNK = 8192  # rays per forward pass when rendering test views
@@ -144,5 +144,10 @@ def grid(task: Task, settings: NeRFSettings, source: str) -> list:
     return task.configs(settings, source, ["gaussian", "relu"], ["adam", "esgd"])
 
 
-NERF = register(Task("nerf", build, SETTINGS, "scene", grid, FIELD_PRESETS, curve_metric="psnr",
+def cost(config) -> tuple[int, int, int]:
+    """(steps an epoch, ray samples a step, points an evaluation): the test renders are not counted."""
+    return ITERATIONS_PER_EPOCH, config.batch_size * config.task_options.get("samples", DEFAULT_SAMPLES), 0
+
+
+NERF = register(Task("nerf", build, SETTINGS, "scene", grid, cost, FIELD_PRESETS, curve_metric="psnr",
                      task_options=("samples",)))

@@ -188,5 +188,10 @@ def grid(task: Task, settings: OccupancySettings, source: str) -> list:
     return task.configs(settings, source, ["gaussian", "sine", "wavelet", "relu"], ["adam", "esgd"])
 
 
-OCCUPANCY = register(Task("occupancy", build, SETTINGS, "mesh", grid, FIELD_PRESETS, curve_metric="iou",
+def cost(config) -> tuple[int, int, int]:
+    """(steps an epoch, points a step, points an evaluation): one step an epoch, then the grid."""
+    return 1, config.batch_size, config.resolution**3
+
+
+OCCUPANCY = register(Task("occupancy", build, SETTINGS, "mesh", grid, cost, FIELD_PRESETS, curve_metric="iou",
                           task_options=tuple(Sampling.__dataclass_fields__)))

@@ -8,6 +8,8 @@ A task module defines and registers one `Task`:
 - `settings`: its profile section, one `Settings` per profile name (`pnf.profiles`);
 - `field_presets`: per activation, the task's changes to the fields' 2D presets;
 - `grid(task, settings, source)`: the configs its reports read (what a sweep computes);
+- `cost(config) -> (optimizer steps an epoch, points a step, points an evaluation)`: what
+  `pnf.estimate` prices a run by;
 - `curve_metric` and `explorable`: how the explorer shows its runs.
 Its reports are the notebooks `notebooks/<name>_*.ipynb`.
 """
@@ -51,6 +53,7 @@ class Task:
     settings: dict
     data_kind: str  # the kind of data source it reads: "image", "mesh" or "scene"
     grid: Callable
+    cost: Callable
     field_presets: dict = field(default_factory=dict)
     curve_metric: str = ""
     explorable: bool = False
