@@ -20,7 +20,7 @@ LAYERS = [
     ("tasks", ["pnf.tasks"]),
     ("train", ["pnf.train"]),
     ("runs", ["pnf.runs"]),
-    ("studies", ["pnf.studies", "pnf.fit", "pnf.estimate"]),
+    ("studies", ["pnf.studies", "pnf.fit", "pnf.estimate", "pnf.profile_table"]),
     ("report", ["pnf.report"]),
     ("cli", ["pnf.__main__", "pnf.render"]),
 ]

@@ -3,14 +3,14 @@ differ from the paper's only where their comments say."""
 
 import pytest
 
+from pathlib import Path
+
+from pnf.profile_table import SECTIONS, markdown
 from pnf.profiles import PROFILES, check_profile
-from pnf.runs import executors
-from pnf.studies import beyond_paper, curvature, robustness
+from pnf.studies import robustness
 from pnf.tasks import TASKS
 
-SECTIONS = {**{f"task {name}": task.settings for name, task in TASKS.items()},
-            "curvature analysis": curvature.SETTINGS, "image-set study": robustness.SETTINGS,
-            "slurm": executors.SLURM, "beyond the paper": beyond_paper.SETTINGS}
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 @pytest.mark.parametrize("section", sorted(SECTIONS))
@@ -37,3 +37,10 @@ def test_the_cpu_profile_reaches_every_point_the_paper_claims_at():
     assert occupancy.epochs > 1000 and occupancy.batch_size >= 20000 and occupancy.resolution >= 64
     assert nerf.epochs * 100 >= 20000 and nerf.resolution >= 64
     assert robustness.SETTINGS["cpu"].epochs >= 20
+
+
+def test_the_readme_shows_the_profile_table_the_code_gives():
+    text = README.read_text(encoding="utf-8")
+    shown = text.split("<!-- profile table: begin -->\n")[1].split("<!-- profile table: end -->")[0]
+    assert shown == markdown(), "run `python -m pnf.profile_table` and paste it into the README"
+    assert "| task image | epochs | 200 | 200 | 10 | 2 |" in shown
