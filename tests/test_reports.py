@@ -4,6 +4,7 @@ The session fixture builds every report with the Makefile into a temporary folde
 same recipe `make figures` runs); the browser test opens each page in headless Chromium.
 """
 
+import html
 import os
 import shutil
 import subprocess
@@ -51,10 +52,11 @@ def test_every_notebook_becomes_a_report(tiny_reports, notebook):
 
 
 def test_the_index_has_a_scorecard_row_per_claim(tiny_reports):
-    text = (tiny_reports / "index.html").read_text()
-    body = text.split('<tbody>')[1].split('</tbody>')[0]
-    assert body.count("<tr>") == len(CLAIMS)
+    text = html.unescape((tiny_reports / "index.html").read_text())
+    body = text.split("<table id=scorecard>")[1].split("<tbody>")[1].split("</tbody>")[0]
+    assert body.count("<tr id=") == len(CLAIMS)
     assert all(claim.statement.split(":")[0] in text for claim in CLAIMS)
+    assert "What this build established" in text and text.count("<table id=summary>") == 1
 
 
 def test_a_failing_notebook_fails_make_with_its_traceback_and_leaves_no_html(tmp_path):
@@ -103,6 +105,10 @@ def check_pages_in_browser(reports: Path, screenshot: Path) -> None:
             if page.name == "index.html":
                 rows = driver.execute_script("return document.querySelectorAll('#scorecard tbody tr').length")
                 assert rows == len(CLAIMS)
+                driver.set_window_size(1280, 800)  # the scorecard fits a laptop's window: no horizontal scrolling
+                overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 0, f"index.html is {overflow} px wider than a 1280 px window"
+                driver.set_window_size(1400, 1000)
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
                 driver.get(page.as_uri())
                 driver.save_screenshot(str(screenshot))
