@@ -17,14 +17,7 @@ from pnf import estimate, fit
 from pnf.fields import ACTIVATIONS
 from pnf.optim import OPTIMIZERS
 from pnf.profiles import PROFILES
-from pnf.runs.cache import (
-    CorruptEntry,
-    cache_dir,
-    clear_cache,
-    is_cached,
-    read_record,
-    run,
-)
+from pnf.runs.cache import CorruptEntry, cache_dir, clear_cache, is_cached, read_record, run
 from pnf.runs.executors import EXECUTORS, run_all
 from pnf.tasks import TASKS, get_task
 

@@ -6,13 +6,7 @@ from dataclasses import replace
 import pytest
 
 from pnf.runs.cache import Result, RunConfig
-from pnf.studies.beyond_paper import (
-    best_lr,
-    evaluation_configs,
-    lr_grid,
-    peak_memory,
-    sweep_configs,
-)
+from pnf.studies.beyond_paper import best_lr, evaluation_configs, lr_grid, peak_memory, sweep_configs
 
 BASE = RunConfig(task="image", activation="sine", optimizer="esgd", data="skimage:astronaut", resolution=256,
                  epochs=10, batch_size=512, eval_every=5)

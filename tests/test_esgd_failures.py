@@ -9,13 +9,7 @@ from pnf.fields import make_field
 from pnf.metrics import psnr
 from pnf.optim import make_optimizer
 from pnf.studies import esgd_failures
-from pnf.studies.esgd_failures import (
-    effective_step,
-    plot_psnr,
-    plot_trace,
-    summarize,
-    trace_image_training,
-)
+from pnf.studies.esgd_failures import effective_step, plot_psnr, plot_trace, summarize, trace_image_training
 
 matplotlib.use("Agg")
 

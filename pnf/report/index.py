@@ -18,14 +18,7 @@ import pnf
 from pnf import paper
 from pnf.files import write_atomically
 from pnf.profiles import PROFILES
-from pnf.report.scorecard import (
-    CLAIMS,
-    VERDICTS,
-    load_records,
-    note,
-    profiles_reaching,
-    verdict,
-)
+from pnf.report.scorecard import CLAIMS, VERDICTS, load_records, note, profiles_reaching, verdict
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 VERDICT_COLOR = {"reproduced": "#1a7f37", "ordering reproduced": "#9a6700", "undecided": "#8250df",
