@@ -23,17 +23,8 @@ from pnf.report.stats import finished
 from pnf.report.text import label, labels, markdown_table
 from pnf.runs.cache import Result
 from pnf.runs.executors import run_all
-from pnf.studies.beyond_paper import (
-    ALL_OPTIMIZERS,
-    BeyondSettings,
-    base_config,
-    best_lr,
-    evaluation_configs,
-    full_batch,
-    lr_grid,
-    peak_memory,
-    protocol_configs,
-)
+from pnf.studies.beyond_paper import (ALL_OPTIMIZERS, BeyondSettings, base_config, best_lr, evaluation_configs,
+                                      full_batch, lr_grid, peak_memory, protocol_configs)
 from pnf.studies.robustness import available
 
 THRESHOLDS_DB = (25.0, 30.0)  # the PSNRs whose time to reach the table reports
