@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 import torch
-from IPython.display import Markdown
+from IPython.display import HTML, Markdown, display
 
 import pnf
 from pnf import paper
@@ -19,7 +19,7 @@ from pnf.device import default_device
 from pnf.device import describe as describe_device
 from pnf.profiles import PROFILES, check_profile
 from pnf.report import scorecard
-from pnf.report.text import literal
+from pnf.report.text import escaped, literal
 from pnf.runs.cache import Result, git_commit
 from pnf.runs.executors import run_all
 from pnf.studies.curvature import CurvatureSettings
@@ -94,6 +94,7 @@ class Report:
         the report changed a setting the paper fixes. The data counts as the paper's when it
         is the paper's own, unmodified."""
         reached = epoch if epoch is not None else getattr(self.settings, "epochs", None)
+        display(HTML(f'<a id="claim-{escaped(claim)}"></a>'))  # where the index's row links to
         return scorecard.record(claim, measured, self.profile, is_paper(self.source) and paper_setting, self.source,
                                 list(diverged), paper_scale, reached)
 
