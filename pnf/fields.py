@@ -4,7 +4,9 @@ A field maps coordinates `[N, in_dim]` to values `[N, out_dim]`. It is an input
 layer and `hidden_layers` hidden layers of `hidden_features` units, each an
 activated layer of one registered kind, followed by a linear output layer
 (the paper's Sec. 3; `pnf.paper` cites it). Every layer kind takes `(in_features, out_features, first)`
-plus its own hyperparameters, whose paper values are its preset.
+plus its own hyperparameters, whose paper values are its preset. Beyond the paper, "hashgrid"
+is Instant-NGP's field: a multiresolution hash encoding (`HashEncoding`) as the first layer's
+input, then ReLU layers (its published options: `INSTANT_NGP`, pnf's CPU ones: `HASHGRID_CPU`).
 
 Gaussian bumps (the Gaussian layer, the Gabor envelope) are `Bump`s applied by
 `activate`: value, first and second derivative in closed form, so that the double
@@ -22,6 +24,8 @@ from typing import Callable
 import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
+
+from pnf.checks import check_int, check_memory
 
 # float32 `exp` underflows below about -87, and CPU kernels take a slow path there.
 # Clamping the exponent at -80 changes the value by under 2e-35 but makes Gaussian and
@@ -229,6 +233,114 @@ class ReLULayer(nn.Module):
         return torch.relu(self.linear(self.encoding(x)))
 
 
+# The spatial hash of Müller et al. (Eq. 4): one large prime a dimension, the first 1.
+HASH_PRIMES = (1, 2654435761, 805459861)
+
+
+def level_resolutions(levels: int, base: int, finest: int) -> list[int]:
+    """Grid resolution of each level `[levels]`: `N_l = ⌊N_min · b^l⌋` with
+    `b = exp((ln N_max − ln N_min) / (L − 1))` (Müller et al., Eq. 2-3), so N_{L−1} = N_max
+    (rounded to 1e-9 before the floor, against float error; one level: N_min)."""
+    growth = math.log(finest / base) / max(levels - 1, 1)
+    return [math.floor(round(base * math.exp(level * growth), 9)) for level in range(levels)]
+
+
+def spatial_hash(vertices: torch.Tensor) -> torch.Tensor:
+    """`XOR_i (x_i · π_i)` of integer vertices `[..., d]` -> `[...]` (int64; its low bits
+    equal Instant-NGP's uint32 arithmetic, so `& (T − 1)` is its `mod T`)."""
+    hashed = vertices[..., 0] * HASH_PRIMES[0]
+    for axis in range(1, vertices.shape[-1]):
+        hashed = hashed ^ (vertices[..., axis] * HASH_PRIMES[axis])
+    return hashed
+
+
+class HashEncoding(nn.Module):
+    """Instant-NGP's multiresolution hash encoding (Müller, Evans, Schied, Keller,
+    SIGGRAPH 2022): `[N, d] -> [N, levels · features]`, d = 2 or 3, points in [-1, 1]^d
+    (clamped to it).
+
+    Level l is a grid of `level_resolutions` cells a side over the cube; its table holds
+    `T_l = min(2^log2_table, (N_l + 1)^d)` feature vectors, indexed densely (row-major)
+    where all its vertices fit, else by `spatial_hash mod 2^log2_table`. A point's
+    features at a level are the bi/trilinear interpolation of its cell's 2^d corner
+    vectors, linear in the table (so twice differentiable in it). The tables are one
+    parameter `table` `[Σ T_l, features]`, initialised U(−1e-4, 1e-4).
+    """
+
+    def __init__(self, dim: int, levels: int, features: int, log2_table: int, base_resolution: int,
+                 finest_resolution: int):
+        super().__init__()
+        check_int("hashgrid input dimension", dim, 2, 3)
+        check_int("hashgrid levels", levels, 1, 64)
+        check_int("hashgrid features", features, 1, 64)
+        check_int("hashgrid log2_table", log2_table, 1, 24)
+        check_int("hashgrid base_resolution", base_resolution, 1, 2**24)
+        check_int(f"hashgrid finest_resolution (at least base_resolution = {base_resolution})", finest_resolution,
+                  base_resolution, 2**24)
+        resolutions = level_resolutions(levels, base_resolution, finest_resolution)
+        size = 2**log2_table
+        dense = [(n + 1) ** dim <= size for n in resolutions]
+        rows = [(n + 1) ** dim if fits else size for n, fits in zip(resolutions, dense)]
+        check_memory(f"hashgrid table ({sum(rows):,} × {features} features)", 16 * sum(rows) * features)
+        self.mask = size - 1
+        self.table = nn.Parameter(torch.empty(sum(rows), features).uniform_(-1e-4, 1e-4))
+        strides = [[(n + 1) ** axis if fits else 0 for axis in range(dim)] for n, fits in zip(resolutions, dense)]
+        corners = [[(corner >> axis) & 1 for axis in range(dim)] for corner in range(2**dim)]
+        self.register_buffer("resolutions", torch.tensor(resolutions, dtype=torch.float32), persistent=False)
+        self.register_buffer("dense", torch.tensor(dense), persistent=False)
+        self.register_buffer("strides", torch.tensor(strides), persistent=False)  # [L, d]; 0 at hashed levels
+        self.register_buffer("starts", torch.tensor([0] + rows[:-1]).cumsum(0), persistent=False)  # [L]
+        self.register_buffer("corners", torch.tensor(corners), persistent=False)  # [2^d, d] of 0 and 1
+
+    def rows(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(table rows `[N, L, 2^d]` of each point's cell corners, their interpolation weights `[N, L, 2^d]`)."""
+        scaled = ((x + 1) / 2).clamp(0, 1)[:, None, :] * self.resolutions[:, None]  # [N, L, d] in cells
+        cell = torch.minimum(scaled.floor(), self.resolutions[:, None] - 1)  # x = 1 lies in the last cell
+        fraction = scaled - cell
+        vertices = cell.long()[:, :, None, :] + self.corners  # [N, L, 2^d, d]
+        local = torch.where(self.dense[:, None], (vertices * self.strides[:, None, :]).sum(-1),
+                            spatial_hash(vertices) & self.mask)
+        weights = torch.where(self.corners.bool(), fraction[:, :, None, :], 1 - fraction[:, :, None, :]).prod(-1)
+        return self.starts[:, None] + local, weights
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows, weights = self.rows(x)
+        return (self.table[rows] * weights[..., None]).sum(2).flatten(1)
+
+
+class HashGridLayer(nn.Module):
+    """ReLU layer; the first one encodes its input with a `HashEncoding`: Instant-NGP's
+    field is the encoding followed by a small ReLU MLP."""
+
+    def __init__(self, in_features: int, out_features: int, first: bool, levels: int, features: int,
+                 log2_table: int, base_resolution: int, finest_resolution: int):
+        super().__init__()
+        self.encoding = (HashEncoding(in_features, levels, features, log2_table, base_resolution, finest_resolution)
+                         if first else nn.Identity())
+        self.linear = nn.Linear(levels * features if first else in_features, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.linear(self.encoding(x)))
+
+
+# Hash-grid fields' `field_options` (`make_field("hashgrid", ..., **options)`).
+# Müller et al. 2022 (Sec. 4 and Table 1; their gigapixel image, SDF and NeRF settings): L = 16
+# levels of F = 2 features, T = 2^19 (their range 2^14-2^24), N_min = 16, N_max = 2048 (the
+# finest detail of the data), and an MLP of two hidden ReLU layers of 64 (here the encoding's
+# layer and one hidden layer, then the linear output).
+INSTANT_NGP = {"levels": 16, "features": 2, "log2_table": 19, "base_resolution": 16, "finest_resolution": 2048,
+               "hidden_features": 64, "hidden_layers": 1}
+# pnf's CPU profiles fit 256² images: N_max = 256 (a finer grid has under a pixel a cell) and
+# T = 2^14, the bottom of their range: at 2^19 every level of a 256² image (257² vertices at
+# most) would be stored densely, nothing hashed; at 2^14 the 4 finest levels hash in 2D (13 in
+# 3D) and the table holds 228k parameters in 2D (479k in 3D), a few per pixel.
+HASHGRID_CPU = {**INSTANT_NGP, "log2_table": 14, "finest_resolution": 256}
+# The registry's preset: 8 levels of T = 2^8 from 4 to 64, the smallest grid with both
+# dense and hashed levels in 2D and 3D (1,362 rows in 2D), small enough that the registry's
+# generic tests (`tests/test_fields.py`) form its exact Hessian; runs give the options above.
+HASHGRID_PRESET = {"levels": 8, "features": 2, "log2_table": 8, "base_resolution": 4, "finest_resolution": 64}
+
+
 @dataclass(frozen=True)
 class Activation:
     """A registered layer kind with its paper hyperparameters (2D image preset).
@@ -254,6 +366,7 @@ ACTIVATIONS: dict[str, Activation] = {
     ),
     "wavelet": Activation(GaborLayer, {"omega": 10.0, "scale": 10.0}, label="wavelet (Gabor)"),
     "relu": Activation(ReLULayer, {"frequencies": 8}, label="ReLU(PE)"),
+    "hashgrid": Activation(HashGridLayer, HASHGRID_PRESET, label="hash grid (Instant-NGP)"),
 }
 
 

@@ -173,11 +173,33 @@ def density(values: torch.Tensor, threshold: float = DENSITY_THRESHOLD) -> float
     return float((magnitudes > threshold * magnitudes.max()).double().mean())
 
 
+def rademacher_columns(size: int, probes: int, seed: int, dtype: torch.dtype) -> torch.Tensor:
+    """`probes` Rademacher vectors of `size` entries ±1, as the columns of `[size, probes]`."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 2, (size, probes), generator=generator).to(dtype) * 2 - 1
+
+
 def hv_density(matrix: torch.Tensor, probes: int = 8, seed: int = 0, threshold: float = DENSITY_THRESHOLD) -> float:
     """Mean `density` of Hv over `probes` Rademacher vectors v `[P]` (the vectors ESGD uses)."""
-    generator = torch.Generator().manual_seed(seed)
-    signs = torch.randint(0, 2, (matrix.shape[0], probes), generator=generator).to(matrix.dtype) * 2 - 1
+    signs = rademacher_columns(matrix.shape[0], probes, seed, matrix.dtype)
     return float(np.mean([density(product, threshold) for product in (matrix @ signs).T]))
+
+
+def field_hv_density(model: torch.nn.Module, coords: torch.Tensor, targets: torch.Tensor, probes: int = 8,
+                     seed: int = 0, threshold: float = DENSITY_THRESHOLD) -> float:
+    """`hv_density` of the Hessian of `mean((model(coords) - targets)²)` (coords `[N, in]`,
+    targets `[N, out]`) without forming it: Hv by double backward for the same vectors,
+    so it equals `hv_density(loss_hessian(...))`, for fields whose H is too large to form
+    (a hash grid's table)."""
+    params = list(model.parameters())
+    signs = rademacher_columns(sum(p.numel() for p in params), probes, seed, params[0].dtype)
+    gradient = torch.autograd.grad(F.mse_loss(model(coords), targets), params, create_graph=True)
+    densities = []
+    for vector in signs.T:
+        pieces = [piece.view_as(p) for piece, p in zip(vector.split([p.numel() for p in params]), params)]
+        products = torch.autograd.grad(gradient, params, grad_outputs=pieces, retain_graph=True)
+        densities.append(density(torch.cat([h.reshape(-1) for h in products]), threshold))
+    return float(np.mean(densities))
 
 
 def log_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
