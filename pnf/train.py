@@ -7,6 +7,7 @@ sit on the device (no DataLoader). Every optimizer is driven by
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -49,14 +50,16 @@ class History:
 
 
 def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, task, epochs: int, batch_size: int,
-          generator: torch.Generator, eval_every: int = 1, snapshot_epochs: tuple = (), progress: bool = True,
+          generator: torch.Generator, eval_every: int = 1, snapshot_epochs: tuple = (),
+          progress: bool | Callable[[int, int], None] = True,
           description: str = "", checkpoints: Checkpoints | None = None) -> History:
     """Train `model` on `task` for `epochs` passes over its data; return the history.
 
     With `checkpoints`, the run resumes from the newest good checkpoint and saves one
     every `checkpoints.every` epochs (model, optimizer with its generator, the batch
     generator, history), so a killed run continues bit for bit. Raises `Diverged` with
-    the step and loss when a mini-batch loss is not finite.
+    the step and loss when a mini-batch loss is not finite. `progress`: True shows a tqdm
+    bar; a callable is called as `progress(epoch, epochs)` after each trained epoch instead.
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size), ("eval_every", eval_every)):
         check_int(name, value, 1)
@@ -71,8 +74,8 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, task, epochs
         history = History()
         history.record_eval(0, task.evaluate(model)[0])
     done = len(history.epoch)  # epochs 1..done are trained
-    bar = tqdm(range(done + 1, epochs + 1), desc=description, disable=not progress, leave=False, initial=done,
-               total=epochs)
+    bar = tqdm(range(done + 1, epochs + 1), desc=description, disable=progress is not True, leave=False,
+               initial=done, total=epochs)
     for epoch in bar:
         started = time.perf_counter()
         losses = train_epoch(model, optimizer, task, epoch, batch_size, generator)
@@ -90,6 +93,8 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, task, epochs
             if epoch in snapshot_epochs or epoch == epochs:
                 history.snapshots[epoch] = reconstruction
             bar.set_postfix(loss=f"{history.train_loss[-1]:.3g}", **{task.metric: f"{metrics[task.metric]:.4g}"})
+        if callable(progress):
+            progress(epoch, epochs)
         if checkpoints and checkpoints.due(epoch) and epoch < epochs:
             checkpoints.save(epoch, checkpoint_state(model, optimizer, generator, history))
     return history
