@@ -281,6 +281,7 @@ class HashEncoding(nn.Module):
         size = 2**log2_table
         dense = [(n + 1) ** dim <= size for n in resolutions]
         rows = [(n + 1) ** dim if fits else size for n, fits in zip(resolutions, dense)]
+        # 16 bytes an entry: its value, gradient and Adam's two moments in float32
         check_memory(f"hashgrid table ({sum(rows):,} × {features} features)", 16 * sum(rows) * features)
         self.mask = size - 1
         self.table = nn.Parameter(torch.empty(sum(rows), features).uniform_(-1e-4, 1e-4))
