@@ -42,9 +42,9 @@ from pnf.tasks.records import Settings, Task, in_chunks, register
 
 EIKONAL_WEIGHT = 0.1  # λ of IGR (Gropp et al. 2020), whose Eikonal term is squared as ours
 # A step's cost over a plain MSE step of as many points (forward, the input gradient with
-# its graph, and the backward through both), measured on one core: 2.5-3.4× across the
-# four fields with Adam, about the same ratio for ESGD's curvature step.
-GRADIENT_COST = 3
+# its graph, and the backward through both): 1.3-2.0× across the four fields, measured with
+# Adam on one core (64 wide, 500 points).
+GRADIENT_COST = 2
 
 
 @dataclass(frozen=True)
@@ -221,13 +221,15 @@ class SDFSettings(Settings):
 PAPER = SDFSettings(resolution=128, batch_size=50000, epochs=5000, eval_every=50, seeds=3)
 SETTINGS = {
     "paper": PAPER,
-    # 36 runs in about 2 min of 2 cores: 500 points a step, a 64-wide field, 200 epochs,
-    # metrics on a 32³ grid.
-    "quick": replace(PAPER, resolution=32, batch_size=500, epochs=200, eval_every=50, pool_size=200_000,
+    # 36 runs in under 2 min of 2 cores (at 200 epochs they took 269 s of one core): 500
+    # points a step, a 64-wide field, 160 epochs, metrics on a 32³ grid.
+    "quick": replace(PAPER, resolution=32, batch_size=500, epochs=160, eval_every=40, pool_size=200_000,
                      hidden_features=64),
-    # 5,000 points a step on a 128-wide field for 1,000 epochs, metrics on a 64³ grid.
-    "cpu": replace(PAPER, resolution=64, batch_size=5000, epochs=1000, eval_every=100, pool_size=1_000_000,
-                   hidden_features=128),
+    # 12× quick's steps on 4× its points (2,000 epochs of 2,000, the quick field), metrics on
+    # a 64³ grid: projected from quick's step times at about 2 min a run on one core, 36 min
+    # of the profile on two; not yet run.
+    "cpu": replace(PAPER, resolution=64, batch_size=2000, epochs=2000, eval_every=200, pool_size=1_000_000,
+                   hidden_features=64),
     "tiny": replace(PAPER, resolution=12, batch_size=128, epochs=3, eval_every=1, pool_size=2048,
                     hidden_features=16, hidden_layers=1, seeds=1),
 }
