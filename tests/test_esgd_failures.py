@@ -113,3 +113,24 @@ def test_trace_field_traces_an_image_once_then_loads_it(tmp_path, monkeypatch):
     assert again.keys() == first.keys() and again["diverged_step"] is None
     for key in ("loss", "update_ratio", "scale_quantiles", "psnr"):
         np.testing.assert_array_equal(again[key], first[key])
+
+
+def test_the_succeeding_case_is_the_candidate_esgd_gains_most_on():
+    assert esgd_failures.candidates("div2k:test:14") == ["div2k:test:14"]  # the paper's lion, when at hand
+    assert esgd_failures.candidates("skimage:astronaut") == ["skimage:chelsea", "skimage:coffee", "skimage:rocket"]
+    traces = {"a": {"psnr": np.array([6.0, 8.0])}, "b": {"psnr": np.array([6.0, 12.5])}, "c": {"psnr": [9.0, 9.5]}}
+    assert esgd_failures.pick_succeeding(traces) == ("b", True)  # +6.5 dB, above the 3 dB stall threshold
+    del traces["b"]
+    assert esgd_failures.pick_succeeding(traces) == ("a", False)  # +2 dB: every candidate stalls
+
+
+def test_summary_table_has_no_column_without_values():
+    one_step = {seed: trace_image_training(*tiny(seed=seed, **CURVATURE), IMAGE, steps=1, batch_size=16)
+                for seed in range(2)}
+    header, rows = esgd_failures.summary_table(one_step)
+    assert "median later move" not in header and all(len(row) == len(header) for row in rows)
+    adam = trace_image_training(*tiny("adam"), IMAGE, steps=3, batch_size=16)
+    header, rows = esgd_failures.summary_table({"adam": adam, "esgd": one_step[0]})
+    assert rows[0][header.index("its largest lr/(√D̂+ε)")] == "none (no curvature)"
+    assert rows[1][header.index("median later move")] == "none"  # one step: no later move
+    assert not any("nan" in str(cell) for row in rows for cell in row)
