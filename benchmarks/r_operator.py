@@ -69,6 +69,9 @@ RULES = {
     fields.GaborLayer: (lambda layer: [layer.frequency, layer.envelope], gabor),
 }
 
+# The paper's MLP fields, whose layers RULES differentiates (not, e.g., the hash grid's encoding).
+WRITTEN_BY_HAND = [name for name, activation in ACTIVATIONS.items() if activation.layer in RULES]
+
 
 def stacked(tensors: list[torch.Tensor], dim: int = 0) -> torch.Tensor:
     return tensors[0] if len(tensors) == 1 else torch.cat(tensors, dim)
@@ -150,7 +153,7 @@ def run(size: Size, dev: torch.device) -> list[Table]:
          "Hv error compiled"],
     )
     compiled = torch.compile(gradient_and_hv, dynamic=False)
-    for activation in ACTIVATIONS:
+    for activation in WRITTEN_BY_HAND:
         model, x, y, vectors, gradient, double_backward = field_steps(activation, size, dev)
 
         def by_hand(step=gradient_and_hv):
