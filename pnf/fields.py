@@ -23,7 +23,6 @@ from typing import Callable
 
 import torch
 from torch import nn
-from torch.autograd.function import once_differentiable
 
 from pnf.checks import check_int, check_memory
 
@@ -52,6 +51,13 @@ class Bump:
     def curvature(self, z: torch.Tensor, value: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
         """f''(z), given f(z) and f'(z)."""
         return torch.addcmul(value, z, slope).mul_(-2 * self.rate)
+
+    def derivatives(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """f'(z) and f''(z) by out-of-place operations, which autograd differentiates once
+        more (a third order: the curvature of a loss of the field's input gradient)."""
+        value = torch.clamp(-self.rate * z * z, min=EXP_FLOOR).exp()
+        slope = -2 * self.rate * z * value
+        return slope, -2 * self.rate * (value + z * slope)
 
 
 @dataclass(frozen=True)
@@ -134,11 +140,14 @@ class _Slope(torch.autograd.Function):
         ctx.save_for_forward(grad, z, value, slope)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, outer):
         grad, z, value, slope = ctx.saved_tensors
+        if torch.is_grad_enabled():  # a third order: f' and f'' recomputed in the graph of z
+            slope, curvature = ctx.bump.derivatives(z)
+            by_z = outer * grad * curvature if ctx.needs_input_grad[1] else None
+        else:
+            by_z = (outer * grad).mul_(ctx.bump.curvature(z, value, slope)) if ctx.needs_input_grad[1] else None
         by_grad = outer * slope if ctx.needs_input_grad[0] else None
-        by_z = (outer * grad).mul_(ctx.bump.curvature(z, value, slope)) if ctx.needs_input_grad[1] else None
         return by_grad, by_z, None, None, None
 
     @staticmethod

@@ -109,14 +109,7 @@ class RecordingESGD(ESGD):
 # bumps and high frequencies give products of 1e8 and more on random points).
 MILD = {"gaussian": {"sigma": 0.5}, "sine": {"omega": 3.0}, "wavelet": {"omega": 2.0, "scale": 1.0},
         "relu": {"frequencies": 2}}
-THIRD_ORDER = pytest.mark.xfail(strict=True, reason=(
-    "pnf.fields: the Gaussian/Gabor bump's closed-form derivatives are differentiable twice in z, not three "
-    "times (_Slope.backward is once_differentiable and uses the non-differentiable saved f'), so ESGD's Hv "
-    "through the Eikonal term misses f''' terms"))
-
-
-@pytest.mark.parametrize("activation", [pytest.param("gaussian", marks=THIRD_ORDER), "sine",
-                                        pytest.param("wavelet", marks=THIRD_ORDER), "relu"])
+@pytest.mark.parametrize("activation", ["gaussian", "sine", "wavelet", "relu"])
 def test_esgd_hessian_vector_products_through_the_eikonal_term_equal_autograd(activation):
     torch.manual_seed(0)
     model = FieldWithGradient(make_field(activation, 3, 1, hidden_features=6, hidden_layers=1, **MILD[activation]))
