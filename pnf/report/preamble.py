@@ -28,6 +28,8 @@ from pnf.tasks import get_task, make_task
 from pnf.tasks.image import ImageSettings
 from pnf.tasks.nerf import ITERATIONS_PER_EPOCH, NeRFSettings
 from pnf.tasks.occupancy import OccupancySettings, sampling_settings
+from pnf.tasks.sdf import EIKONAL_WEIGHT, SDFSettings
+from pnf.tasks.sdf import sampling_settings as sdf_sampling
 
 
 def positive_or_none(name: str, value) -> int | None:
@@ -132,6 +134,16 @@ def occupancy_setup(report: Report, results) -> str:
             "distance, in units where the mesh spans [-0.9, 0.9] along its longest side")
 
 
+def sdf_setup(report: Report, results) -> str:
+    s, sampling = report.settings, sdf_sampling(results[0].config)
+    return (f"each epoch draws {s.batch_size:,} points (one step) from a pool of {sampling['pool_size']:,}: "
+            f"{sampling['uniform_fraction']:.0%} uniform in [-1, 1]³, the rest near the surface (σ = "
+            f"{sampling['surface_sigma']}), supervised by the true signed distance (libigl, signed by the winding "
+            f"number) with an Eikonal term of weight {EIKONAL_WEIGHT}; field of {s.hidden_layers + 1} layers × "
+            f"{s.hidden_features}; {s.epochs:,} epochs, {s.seeds} seed(s). **IoU** of the sign on a {s.resolution}³ "
+            "grid; **Chamfer** and **normal consistency** of the zero level set (marching cubes) against the mesh")
+
+
 def nerf_setup(report: Report, results) -> str:
     s, scene = report.settings, report.fitting(results[0]).scene
     height, width = scene.images.shape[1:3]
@@ -158,4 +170,5 @@ def study_setup(report: Report, results) -> str:
 
 
 SETUPS = {ImageSettings: image_setup, OccupancySettings: occupancy_setup, NeRFSettings: nerf_setup,
+          SDFSettings: sdf_setup,
           CurvatureSettings: curvature_setup, StudySettings: study_setup}
