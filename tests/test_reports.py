@@ -76,7 +76,14 @@ def test_a_failing_notebook_fails_make_with_its_traceback_and_leaves_no_html(tmp
     assert not (reports / "broken.html").exists()
 
 
+TUTORIALS = ("explore", "esgd_in_your_loop")  # how to use pnf, not reports of runs: no Data line
+SCREENSHOTS = ("image_fig1a", "image_robustness")
+
+
 def check_pages_in_browser(reports: Path, screenshot: Path) -> None:
+    """Every page in Chromium: no broken image or link, no console error, none wider than a
+    1280 px window, a Data line in every report; screenshots of the index and SCREENSHOTS."""
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -102,16 +109,19 @@ def check_pages_in_browser(reports: Path, screenshot: Path) -> None:
                     assert Path(unquote(url.path)).exists(), f"{page.name}: broken link {href}"
             severe = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
             assert not severe, f"{page.name}: console errors {severe}"
+            driver.set_window_size(1280, 800)  # a laptop's window: no page scrolls sideways
+            overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{page.name} is {overflow} px wider than a 1280 px window"
+            text = driver.execute_script("return document.body.innerText")
+            if page.stem not in TUTORIALS and page.name != "index.html":  # every report says what it ran on
+                assert "Data:" in text, f"{page.name} has no Data line (report.how_we_ran())"
+            if page.name == "index.html" or page.stem in SCREENSHOTS:  # at 1280×800, for a reader of the CI log
+                driver.save_screenshot(str(screenshot if page.name == "index.html"
+                                           else screenshot.with_name(f"{page.stem}.png")))
+            driver.set_window_size(1400, 1000)
             if page.name == "index.html":
                 rows = driver.execute_script("return document.querySelectorAll('#scorecard tbody tr').length")
                 assert rows == len(CLAIMS)
-                driver.set_window_size(1280, 800)  # the scorecard fits a laptop's window: no horizontal scrolling
-                overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
-                assert overflow <= 0, f"index.html is {overflow} px wider than a 1280 px window"
-                driver.set_window_size(1400, 1000)
-                screenshot.parent.mkdir(parents=True, exist_ok=True)
-                driver.get(page.as_uri())
-                driver.save_screenshot(str(screenshot))
     finally:
         driver.quit()
 
