@@ -62,8 +62,8 @@ def test_the_preamble_refuses_a_bad_epochs_or_seeds(name, value, monkeypatch):
 def test_the_preamble_refuses_an_unknown_profile_task_or_data_kind():
     with pytest.raises(ValueError, match="unknown profile 'fast'; one of paper, quick"):
         start("fast", "image")
-    with pytest.raises(ValueError, match="unknown task 'sdf'"):
-        start("tiny", "sdf")
+    with pytest.raises(ValueError, match="unknown task 'depth'"):
+        start("tiny", "depth")
     with pytest.raises(ValueError, match="mesh:armadillo"):
         start("tiny", "image", source="mesh:armadillo")
 
