@@ -74,7 +74,7 @@ def snapshots(results, activation: str, epoch: int, target: np.ndarray, metric: 
     for run in select(results, activation):
         if run.config.seed == 0 and run.status == "ok":
             images.append(view(run.snapshots[epoch]))
-            titles.append(f"{label(activation, run.config.optimizer)}, epoch {epoch}: "
+            titles.append(f"{label(activation, run.config.optimizer)}, seed 0, epoch {epoch}:\n"
                           f"{METRIC_NAMES.get(metric, metric)} {value(run, metric, epoch):.4g}{unit}")
     return show_images(images, titles)
 
@@ -84,10 +84,10 @@ def error_maps(results, activation: str, epoch: int, truth: np.ndarray):
     reconstruction of `activation`'s field at `epoch`, on one color scale."""
     errors = {r.config.optimizer: np.abs(r.snapshots[epoch] - truth).mean(-1) for r in select(results, activation)
               if r.config.seed == 0 and r.status == "ok"}
-    fig, axes = plt.subplots(1, len(errors), figsize=(4.2 * len(errors), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(errors), figsize=(4.2 * len(errors), 3.8), squeeze=False, layout="constrained")
     for ax, (optimizer, error) in zip(axes[0], errors.items()):
         shown = ax.imshow(error, cmap="magma", vmin=0, vmax=max(e.max() for e in errors.values()))
-        ax.set_title(f"{label(activation, optimizer)}: error {error.mean():.4f}")
+        ax.set_title(f"{label(activation, optimizer)}, seed 0, epoch {epoch}:\nmean |error| {error.mean():.4f}")
         ax.axis("off")
     fig.colorbar(shown, ax=axes[0], shrink=0.8, label="|reconstruction − truth|, mean over RGB")
     return fig
