@@ -99,7 +99,7 @@ runs: $(VENV)/.installed data-if-online
 
 # Speed tables -> reports/bench.md. FIGURES=1 also times the figure notebooks (many
 # minutes); BENCH_ARGS passes options, e.g. BENCH_ARGS="--size reduced --threads 1".
-# KINETO_LOG_LEVEL=6: torch's profiler (tables 1c, 3) prints no profiler_start/stop lines between the tables
+# KINETO_LOG_LEVEL=6: torch's profiler (the matmul timings) prints no profiler_start/stop lines between the tables
 # (6 is above its highest level, USDT; its errors go too, but every table checks its own numbers).
 bench: $(VENV)/.installed
 	KINETO_LOG_LEVEL=6 $(BIN)/python benchmarks/run.py $(if $(FIGURES),--figures --figures-profile $(PROFILE)) $(BENCH_ARGS)
