@@ -104,7 +104,10 @@ runs: $(VENV)/.installed data-if-online
 bench: $(VENV)/.installed
 	KINETO_LOG_LEVEL=6 $(BIN)/python benchmarks/run.py $(if $(FIGURES),--figures --figures-profile $(PROFILE)) $(BENCH_ARGS)
 
+# The project's own notebooks are trusted first (in this user's notebook signature database), so JupyterLab
+# shows their outputs without the "not trusted" notice.
 lab: $(VENV)/.installed
+	$(BIN)/jupyter trust $(NOTEBOOK_DIR)/*.ipynb >/dev/null
 	$(BIN)/jupyter lab $(NOTEBOOK_DIR)
 
 clean-cache: $(VENV)/.installed  # removes only the files pnf wrote; keeps and names anything else
