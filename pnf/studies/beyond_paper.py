@@ -36,7 +36,7 @@ from pnf.fields import ACTIVATIONS
 from pnf.optim import OPTIMIZERS, make_optimizer
 from pnf.profiles import check_profile
 from pnf.runs.cache import memoized
-from pnf.studies.registry import Study, register
+from pnf.studies.study import Study, register
 from pnf.studies.robustness import DIV2K, FIELDS, PHOTOS, available
 from pnf.tasks.image import PAPER, ImageFitting, ImageSettings
 from pnf.train import optimizer_step

@@ -20,7 +20,7 @@ from pnf.optim.esgd_variants import RECOMMENDED
 from pnf.paper import IMAGE_FINAL_MSE
 from pnf.runs.cache import Result
 from pnf.runs.executors import run_all
-from pnf.studies.registry import Study, register
+from pnf.studies.study import Study, register
 from pnf.tasks.image import IMAGE
 
 FIELDS = ("gaussian", "sine", "wavelet", "relu")
