@@ -32,7 +32,7 @@ WARMUP_STEPS = 60  # untimed: ESGD's preset computes curvature every step for it
 def configs(profile: str, tasks: list[str] | None = None) -> list[RunConfig]:
     """Every run the reports of `tasks` (default: all, what `make figures` reads) read at
     `profile`, without duplicates: each task's grid and the runs each registered study of
-    those tasks declares (`pnf.studies.registry`)."""
+    those tasks declares (`pnf.studies.study`)."""
     return list({config.key(): config for config in grid(profile, tasks) + study_configs(profile, tasks)}.values())
 
 
