@@ -21,7 +21,7 @@ from pnf import estimate
 from pnf.studies import beyond_paper, robustness
 from pnf.tasks import grid
 
-REFERENCE_STEPS_A_RUN = {"image": 3.375, "occupancy": 4.375, "nerf": 100 / 1536, "sdf": 0.0078125}
+REFERENCE_STEPS_A_RUN = {"image": 3.375, "occupancy": 4.375, "nerf": 100 / 1536, "sdf": 0.0048828125}
 
 
 @pytest.fixture(autouse=True)

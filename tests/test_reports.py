@@ -59,7 +59,7 @@ def test_the_index_has_a_scorecard_row_per_claim(tiny_reports):
     assert "What this build established" in text and text.count("<table id=summary>") == 1
 
 
-def test_a_failing_notebook_fails_make_with_its_traceback_and_leaves_no_html(tmp_path):
+def test_a_failing_notebook_fails_make_with_its_traceback_and_leaves_no_html(tmp_path, tiny_reports):
     notebooks, reports = tmp_path / "notebooks", tmp_path / "reports"
     notebooks.mkdir()
     reports.mkdir()
@@ -70,7 +70,9 @@ def test_a_failing_notebook_fails_make_with_its_traceback_and_leaves_no_html(tmp
     notebook.cells = [parameters, nbformat.v4.new_code_cell("ratio = 1 / 0")]
     nbformat.write(notebook, notebooks / "broken.ipynb")
     (reports / "broken.html").write_text("stale")
-    done = make(str(reports / "broken.html"), PROFILE="tiny", REPORTS=reports, NOTEBOOK_DIR=notebooks)
+    site = tiny_reports.parent  # its runs are cached there: make's `runs` step only loads them
+    done = make(str(reports / "broken.html"), PROFILE="tiny", REPORTS=reports, NOTEBOOK_DIR=notebooks,
+                env_changes={"PNF_CACHE": str(site / "cache"), "PNF_DATA": str(site / "data")})
     assert done.returncode != 0
     assert "ZeroDivisionError" in done.stdout + done.stderr
     assert not (reports / "broken.html").exists()

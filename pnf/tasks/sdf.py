@@ -230,7 +230,7 @@ SETTINGS = {
     # of the profile on two; not yet run.
     "cpu": replace(PAPER, resolution=64, batch_size=2000, epochs=2000, eval_every=200, pool_size=1_000_000,
                    hidden_features=64),
-    "tiny": replace(PAPER, resolution=12, batch_size=128, epochs=3, eval_every=1, pool_size=2048,
+    "tiny": replace(PAPER, resolution=12, batch_size=128, epochs=3, eval_every=3, pool_size=2048,
                     hidden_features=16, hidden_layers=1, seeds=1),
 }
 
