@@ -27,12 +27,13 @@ class Size:
     mm_side: int  # side of the square matrices of the reference `torch.mm`
     epochs: int  # epochs per optimizer in the cost comparison (the first is warm-up)
     fresh_process: bool = True  # one process per cost measurement (else reused: memory is then cumulative)
+    compiled_fields: int | None = None  # table 1d compiles the first this many fields (None: all; ~15 s each)
 
 
 SIZES = {
     "full": Size("full", 256, 512, 256, 21, 25600, (512, 4096, 65536), 4096, 3),
     "reduced": Size("reduced", 128, 512, 256, 9, 25600, (512, 4096, 16384), 2048, 2),
-    "tiny": Size("tiny", 32, 128, 32, 3, 25600, (128, 256, 1024), 256, 2, fresh_process=False),
+    "tiny": Size("tiny", 32, 128, 32, 3, 25600, (128, 256, 1024), 256, 2, fresh_process=False, compiled_fields=1),
 }
 
 

@@ -67,8 +67,10 @@ def test_hand_written_r_operator_agrees_with_autograd_for_every_field(report):
     assert [row["activation"] for row in errors] == WRITTEN_BY_HAND == ["gaussian", "sine", "wavelet", "relu"]
     for row in errors:
         assert row["Hv error R-op"] < 1e-6 and row["gradient error R-op"] < 1e-6, row
-        compiled = row["Hv error compiled"]
-        assert compiled < 1e-5 if isinstance(compiled, float) else compiled.startswith("failed: "), row
+    first, *others = errors  # the tiny size compiles the first field only (each compilation takes ~15 s)
+    compiled = first["Hv error compiled"]
+    assert compiled < 1e-5 if isinstance(compiled, float) else compiled.startswith("failed: "), first
+    assert all(row["Hv error compiled"] == "not compiled at this size" for row in others), others
 
 
 def test_markdown_report_names_the_machine(report):
