@@ -3,41 +3,17 @@
 A registered source reads its `files` in the data folder (those present); a user's source
 reads its file, or its scene folder; an embedded source reads none, and stands for its
 content by its `revision` when it has one. A scene folder reads what its format names
-(`pnf.data.scenes`): a Blender scene its `transforms_*.json` and every view they list,
+(`pnf.data.scenes.scene_files`): a Blender scene its `transforms_*.json` and every view they list,
 wherever it lies; an LLFF scene `poses_bounds.npy` and `images/`. A registered scene file
 inside such a folder (Lego's) brings that folder's files too. Hashes are computed once per
 file version (`pnf.data.sources.sha256`).
 """
 
-import json
 import os
 from pathlib import Path
 
+from pnf.data.scenes import BLENDER_SPLITS, LLFF_POSES, scene_files
 from pnf.data.sources import data_dir, resolve, sha256
-
-BLENDER_SPLITS = ("transforms_train.json", "transforms_test.json")
-LLFF_POSES = "poses_bounds.npy"
-LLFF_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
-def scene_files(folder: Path) -> list[Path]:
-    """The files the scene in `folder` reads, by the rules of `pnf.data.scenes`: a Blender
-    scene's splits and the view `<folder>/<file_path>.png` of each of their frames; an LLFF
-    scene's poses and images; every file under `folder` when it is in neither format."""
-    splits = [folder / name for name in BLENDER_SPLITS if (folder / name).is_file()]
-    if splits:
-        views = []
-        for split in splits:
-            try:
-                views += [folder / (frame["file_path"] + ".png") for frame in json.loads(split.read_text())["frames"]]
-            except (ValueError, KeyError, TypeError):  # unreadable: the loader says why; the split is keyed
-                pass
-        return splits + views
-    if (folder / LLFF_POSES).is_file():
-        images = folder / "images"
-        found = sorted(p for p in images.iterdir() if p.suffix.lower() in LLFF_SUFFIXES) if images.is_dir() else []
-        return [folder / LLFF_POSES, *found]
-    return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
 def scene_folder(path: Path, top: Path) -> Path | None:

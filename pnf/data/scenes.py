@@ -31,6 +31,8 @@ from pnf.data.sources import (FETCH_HINT, REMOTES, DataSource, data_dir, registe
 
 EMBEDDED_SCENE = "embedded"
 LEGO_SCENE = "lego"
+BLENDER_SPLITS = ("transforms_train.json", "transforms_test.json")
+LLFF_POSES = "poses_bounds.npy"
 LEGO_RESOLUTIONS = (100, 200, 400)
 HOLDOUT_EVERY = 8
 # Memory a view pixel takes (peak resident growth, measured): 67 bytes for a loaded scene
@@ -144,13 +146,12 @@ def load_lego_npz(path: Path) -> Scene:
 def _load_blender(folder: Path) -> Scene:
     """NeRF-synthetic scene: near 2, far 6 and scene half-size 1.5 as in NeRF's loader; the
     test split's views (when there is one) are the test views, else every 8th."""
-    train_json = folder / "transforms_train.json"
+    train_json = folder / BLENDER_SPLITS[0]
     if not train_json.exists():
         raise FileNotFoundError(f"Blender scene: {train_json} does not exist; {FETCH_HINT}")
-    splits = [split for split in ("train", "test") if (folder / f"transforms_{split}.json").exists()]
-    metas = [_read_transforms(folder / f"transforms_{split}.json") for split in splits]
+    metas = [_read_transforms(path) for path in blender_splits(folder)]
     frames = [frame for _, split_frames in metas for frame in split_frames]
-    paths = [folder / (file_path + ".png") for file_path, _ in frames]
+    paths = [blender_view(folder, file_path) for file_path, _ in frames]
     images = [to_rgb(read_image_file(path), str(path)) for path in paths]
     sizes = sorted({image.shape for image in images})
     if len(sizes) > 1:
@@ -162,6 +163,16 @@ def _load_blender(folder: Path) -> Scene:
     focal = 0.5 * images[0].shape[1] / np.tan(0.5 * metas[0][0])
     return Scene(torch.from_numpy(np.stack(images)), torch.from_numpy(poses), float(focal),
                  near=2.0, far=6.0, scale=1.5, test_views=test_views)
+
+
+def blender_splits(folder: Path) -> list[Path]:
+    """The Blender scene's `transforms_<split>.json` files present in `folder`, train first."""
+    return [folder / name for name in BLENDER_SPLITS if (folder / name).is_file()]
+
+
+def blender_view(folder: Path, file_path: str) -> Path:
+    """The image of a Blender frame whose `file_path` (relative, without `.png`) is given."""
+    return folder / (file_path + ".png")
 
 
 def _read_transforms(path: Path) -> tuple[float, list[tuple[str, np.ndarray]]]:
@@ -188,12 +199,12 @@ def _read_transforms(path: Path) -> tuple[float, list[tuple[str, np.ndarray]]]:
 def _load_llff(folder: Path) -> Scene:
     """LLFF scene in world space (no NDC): poses re-centred on the mean camera centre,
     depths between 0.9× the nearest and the farthest bound, scene half-size `far`."""
-    bounds_file = folder / "poses_bounds.npy"
+    bounds_file = folder / LLFF_POSES
     if not bounds_file.exists():
         raise FileNotFoundError(f"LLFF scene: {bounds_file} does not exist; {FETCH_HINT}")
     table = _read_poses_bounds(bounds_file)  # [V, 17]: a 3x5 matrix [R | t | (H, W, focal)] and (near, far)
     matrices, bounds = table[:, :15].reshape(-1, 3, 5), table[:, 15:]
-    paths = sorted(p for p in (folder / "images").iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    paths = llff_images(folder)
     if len(paths) != len(table):
         raise ValueError(f"{folder}: {len(table)} poses in poses_bounds.npy but {len(paths)} images in images/")
     images = np.stack([to_rgb(read_image_file(path), str(path)) for path in paths])
@@ -206,6 +217,33 @@ def _load_llff(folder: Path) -> Scene:
     far = float(bounds.max())
     return Scene(torch.from_numpy(images), torch.from_numpy(poses), float(focal * images.shape[2] / width),
                  near=0.9 * float(bounds.min()), far=far, scale=far, test_views=_holdout(len(images)))
+
+
+def llff_images(folder: Path) -> list[Path]:
+    """An LLFF scene's views: the PNG and JPEG files of `folder/images`, sorted by name."""
+    images = folder / "images"
+    if not images.is_dir():
+        return []
+    return sorted(p for p in images.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+
+
+def scene_files(folder: Path) -> list[Path]:
+    """The files the scene in `folder` is read from (for the runs' cache keys): a Blender scene's
+    splits and the view of each of their frames, wherever it lies; an LLFF scene's poses and
+    views; every file under `folder` when it is in neither format. Only the frames' file paths
+    are read from a split; one that has none readable brings only itself (loading it says why)."""
+    splits = blender_splits(folder)
+    if splits:
+        views = []
+        for split in splits:
+            try:
+                views += [blender_view(folder, frame["file_path"]) for frame in json.loads(split.read_text())["frames"]]
+            except (ValueError, KeyError, TypeError):
+                pass
+        return splits + views
+    if (folder / LLFF_POSES).is_file():
+        return [folder / LLFF_POSES, *llff_images(folder)]
+    return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
 def _read_poses_bounds(path: Path) -> np.ndarray:
